@@ -1,0 +1,5 @@
+import sys
+
+from pybuild.main import main
+
+sys.exit(main())
