@@ -20,8 +20,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "save": ("pybuild.commands.images", "Save images to a tar archive"),
     "load": ("pybuild.commands.images", "Load images from a tar archive"),
     "image": ("pybuild.commands.images", "Manage images (prune)"),
+    "run": ("pybuild.commands.run", "Run a command in a new container"),
     "parse": ("pybuild.commands.dockerfile", "Print a Dockerfile's syntax tree"),
-    "lint": ("pybuild.commands.dockerfile", "Check a Dockerfile against the build checks"),
+    "lint": ("pybuild.commands.lint", "Check a Dockerfile against the build checks"),
+    "registry": ("pybuild.commands.registry", "Run the bundled registry server (serve)"),
+    "login": ("pybuild.commands.registry_client", "Log in to a registry"),
+    "logout": ("pybuild.commands.registry_client", "Log out from a registry"),
+    "push": ("pybuild.commands.registry_client", "Push an image to a registry"),
+    "pull": ("pybuild.commands.registry_client", "Pull an image from a registry"),
+    "copy": ("pybuild.commands.registry_client", "Copy an image between registries"),
+    "ls": ("pybuild.commands.registry_client", "List the tags of a repository in a registry"),
+    "catalog": ("pybuild.commands.registry_client", "List the repositories of a registry"),
+    "manifest": ("pybuild.commands.registry_client", "Inspect manifests in a registry"),
+    "delete": ("pybuild.commands.registry_client", "Delete an image from a registry"),
+    "search": ("pybuild.commands.registry_client", "Search a registry for images"),
 }
 
 HELP_FLAGS = {"-h", "--help"}
@@ -52,26 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     from oci.errors import UserError
 
     try:
-        code = module.app(args=args, prog_name="pybuild", standalone_mode=False)
+        # standalone mode: click prints its own usage errors and always ends in SystemExit
+        module.app(args=args, prog_name="pybuild")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except UserError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    except Exception as exc:  # click's usage errors arrive here with standalone_mode off
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
-        raise
-    return code if isinstance(code, int) else 0
+    return 0
 
 
 if __name__ == "__main__":
