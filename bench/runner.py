@@ -1,0 +1,79 @@
+"""Starting a container: `pybuild run --rm busybox true` side by side with
+`docker run --rm busybox true` and `runc run` of the same image's bundle.
+
+Usage: .venv/bin/python bench/runner.py [--runs 20]
+
+The busybox rootfs tar of scripts/base_images.py is imported into a fresh pybuild store
+and into a dockerd started here (tests/peers.py; stopped at the end); the runc bundle is
+`umoci unpack` of the pybuild store's own OCI layout, with process.terminal=false. All
+three use the host network (dockerd runs with --bridge=none). Targets: pybuild <= 0.5x
+docker's median and <= 1.0x runc's. A fourth line times `runner.run` of the same snapshot
+called in this process: what a build's RUN step pays, without the CLI's start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _peers import peers, report, side_by_side  # noqa: E402
+
+from runner import RunSpec, run  # noqa: E402
+
+
+def runc_bundle(store_root: Path, bundle: Path) -> None:
+    peers.run(["umoci", "unpack", "--image", f"{store_root}:busybox", str(bundle)])
+    config_path = bundle / "config.json"
+    config = json.loads(config_path.read_text())
+    config["process"]["terminal"] = False
+    config["process"]["args"] = ["true"]
+    config["linux"]["namespaces"] = [ns for ns in config["linux"]["namespaces"] if ns["type"] != "network"]
+    config_path.write_text(json.dumps(config))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="pybuild run vs docker run vs runc run")
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+
+    tar = peers.base_images.busybox_tar()
+    scratch = Path(tempfile.mkdtemp(prefix="pbbench-run-"))
+    dockerd = peers.Dockerd.start()
+    try:
+        store = peers.Pybuild(scratch / "store")
+        peers.import_base_image(store, tar, peers.base_images.BUSYBOX)
+        dockerd.docker("import", "--change", 'CMD ["sh"]', tar, "bench/busybox:1")
+        bundle = scratch / "bundle"
+        runc_bundle(store.root, bundle)
+        runc_root = scratch / "runc-state"
+        counter = iter(range(10**6))
+        store("run", "--rm", "busybox", "true")  # unpacks the snapshot once
+        layers = [str(p) for p in sorted((store.root / "snapshots").iterdir())]
+        assert len(layers) == 1, layers
+        times = side_by_side(args.runs, {
+            "pybuild run": (lambda: store("run", "--rm", "--network", "host", "busybox", "true"), lambda: None),
+            "docker run": (lambda: dockerd.docker("run", "--rm", "--network", "host", "bench/busybox:1", "true"),
+                           lambda: None),
+            "runc run": (lambda: subprocess.run(["runc", "--root", str(runc_root), "run", "--bundle", str(bundle),
+                                                 f"pbbench-{next(counter)}"], check=True,
+                                                stdin=subprocess.DEVNULL), lambda: None),
+            "runner.run (in-process)": (lambda: run(RunSpec(layers=layers, argv=["true"])), lambda: None),
+        })
+        report("pybuild run --rm busybox true vs docker", times, "pybuild run", "docker run", 0.5)
+        report("pybuild run --rm busybox true vs runc", times, "pybuild run", "runc run", 1.0)
+        report("runner.run in-process vs runc", times, "runner.run (in-process)", "runc run", 1.0)
+    finally:
+        dockerd.stop()
+        peers.base_images.remove_tree(scratch)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
