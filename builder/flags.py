@@ -195,11 +195,15 @@ def _go_bool(key: str, value: str) -> bool:
 def parse_mount(value: str) -> Mount:
     """`--mount=type=cache,target=/root/.cache,...` (a CSV record of key=value fields;
     `ro`, `rw` and `required` may stand alone)."""
-    try:
-        rows = list(csv.reader([value], strict=True))
-    except csv.Error as exc:
-        raise FlagError(f"failed to parse csv mounts: {exc}") from None
-    fields = rows[0] if rows else []
+    if '"' in value or "\r" in value or "\n" in value:
+        try:
+            rows = list(csv.reader([value], strict=True))
+        except csv.Error as exc:
+            raise FlagError(f"failed to parse csv mounts: {exc}") from None
+        fields = rows[0] if rows else []
+    else:
+        # Without quotes or line breaks the CSV reader only splits at commas.
+        fields = value.split(",") if value else []
     mount_type = "bind"
     options: dict[str, str | bool] = {}
     for item in fields:

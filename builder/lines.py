@@ -58,7 +58,7 @@ class LineWarning:
     rule: str
 
 
-@dataclass
+@dataclass(slots=True)
 class LogicalLine:
     text: str
     start: int
@@ -76,13 +76,6 @@ class Lines:
     # An error met after `lines` were read: BuildKit reports an error in one of those
     # lines first (it parses each line as it reads it), so the caller raises this last.
     error: DockerfileError | None = None
-
-
-def _continuation_regex(escape: str) -> re.Pattern[str]:
-    e = re.escape(escape)
-    # BuildKit: the escape character as the last non-blank, unless it is itself escaped
-    # (only one level is looked at), or alone on its line.
-    return re.compile(rf"([^{e}]){e}[ \t]*\Z|\A{e}[ \t]*\Z")
 
 
 class _DirectiveReader:
@@ -122,18 +115,20 @@ def read_lines(text: str, takes_heredocs: Callable[[str, str], bool],
     if physical and physical[0].startswith("\ufeff"):
         physical[0] = physical[0][1:]
     escape = "\\"
-    continuation = _continuation_regex(escape)
     directives: list[Directive] = []
     reader = _DirectiveReader(file)
     result = Lines([], escape, directives)
-    for number, raw in enumerate(physical, 1):
-        if len(raw) * 4 > MAX_LINE_BYTES and len(raw.encode("utf-8", "surrogateescape")) > MAX_LINE_BYTES:
-            # Go's line scanner stops here: what comes before is still parsed.
-            del physical[number - 1:]
-            result.error = DockerfileError(
-                f"dockerfile line greater than max allowed size of {MAX_LINE_BYTES}",
-                file=file, line=number)
-            break
+    # A character is at most 4 UTF-8 bytes: only a long line needs encoding to measure.
+    if physical and max(map(len, physical)) * 4 > MAX_LINE_BYTES:
+        for number, raw in enumerate(physical, 1):
+            if len(raw) * 4 > MAX_LINE_BYTES and len(raw.encode("utf-8", "surrogateescape")) > MAX_LINE_BYTES:
+                # Go's line scanner stops here: what comes before is still parsed.
+                del physical[number - 1:]
+                result.error = DockerfileError(
+                    f"dockerfile line greater than max allowed size of {MAX_LINE_BYTES}",
+                    file=file, line=number)
+                break
+    logical = result.lines
     comments: list[str] = []
     count = len(physical)
     i = 0
@@ -141,13 +136,15 @@ def read_lines(text: str, takes_heredocs: Callable[[str, str], bool],
         raw = physical[i]
         i += 1
         token = raw.rstrip("\r").lstrip(GO_SPACE)
-        if token.startswith("#"):
+        if token[:1] == "#":
             # BuildKit drops the line's first byte (the "#" unless the line is indented).
             comment = raw[1:].strip(GO_SPACE)
             if comment:
                 comments.append(comment)
             else:
                 comments = []
+            if reader.done:
+                continue
         if not reader.done:
             directive = reader.read(token, i)
             if directive is not None:
@@ -159,12 +156,11 @@ def read_lines(text: str, takes_heredocs: Callable[[str, str], bool],
                             f"invalid escape token '{directive.value}' does not match ` or \\",
                             file=file, line=i, source_line=raw.rstrip("\r"))
                     escape = result.escape = directive.value
-                    continuation = _continuation_regex(escape)
-        if token.startswith("#"):
-            continue
+            if token[:1] == "#":
+                continue
 
         start = i
-        line, ended = _trim_continuation(token, escape, continuation)
+        line, ended = _trim_continuation(token, escape)
         if ended and not line:
             continue
         if not ended:
@@ -175,20 +171,20 @@ def read_lines(text: str, takes_heredocs: Callable[[str, str], bool],
                 i += 1
                 token = raw.rstrip("\r")
                 stripped = token.lstrip(GO_SPACE)
-                if stripped.startswith("#"):
+                if stripped[:1] == "#":
                     continue
                 if not stripped:
                     empty_continuation = True
                     continue
-                part, ended = _trim_continuation(token, escape, continuation)
+                part, ended = _trim_continuation(token, escape)
                 pieces.append(part)
             line = "".join(pieces)
             if empty_continuation:
                 result.warnings.append(LineWarning(i, f"Empty continuation line found in: {line}",
                                                "NoEmptyContinuation"))
 
-        heredocs: list[Heredoc] = []
         if "<<" in line and takes_heredocs(line, escape):
+            heredocs: list[Heredoc] = []
             for doc in heredoc_words(line):
                 body: list[str] = []
                 while True:
@@ -205,20 +201,26 @@ def read_lines(text: str, takes_heredocs: Callable[[str, str], bool],
                         break
                     body.append(raw if i - 1 == last else raw + "\n")
                 heredocs.append(Heredoc(doc.name, doc.expand, doc.chomp, doc.fd, "".join(body)))
-        result.lines.append(LogicalLine(line, start, i, tuple(comments), tuple(heredocs)))
+            logical.append(LogicalLine(line, start, i, tuple(comments), tuple(heredocs)))
+        else:
+            logical.append(LogicalLine(line, start, i, tuple(comments)))
         comments = []
     return result
 
 
-def _trim_continuation(token: str, escape: str,
-                       continuation: re.Pattern[str]) -> tuple[str, bool]:
-    """The line without a trailing escape character, and whether the line ends there."""
-    if not token.rstrip(" \t").endswith(escape):
+def _trim_continuation(token: str, escape: str) -> tuple[str, bool]:
+    """The line without a trailing escape character, and whether the line ends there.
+
+    BuildKit: the escape character as the last non-blank (space or tab) continues the
+    line, unless it is itself escaped (only one level is looked at) or alone on it."""
+    body = token.rstrip(" \t")
+    if not body.endswith(escape):
         return token, True
-    match = continuation.search(token)
-    if match is None:
+    if len(body) == 1:
+        return "", False
+    if body[-2] == escape:
         return token, True
-    return token[:match.start()] + (match.group(1) or ""), False
+    return body[:-1], False
 
 
 def _shell_words(text: str) -> list[str] | None:

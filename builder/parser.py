@@ -12,8 +12,10 @@ Three steps, each BuildKit's:
    (argument counts, flags and their values, stage names, ONBUILD rules).
 
 `import lark` and building the parser cost tens of milliseconds, so lark is imported on
-the first parse only and the built parser is kept in lark's on-disk cache
-(~/.cache/pybuild/); bench/parse.py prints both costs.
+the first parse only and the built tables are kept on disk (builder/lark_cache.py);
+bench/parse.py prints both costs. Most of a parse is per line and per token, so the hot
+paths avoid per-line regex searches, function layers and objects where a string method
+does (see the comments where that made the code less obvious).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import functools
 import json
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from builder.errors import DockerfileError
 from builder.flags import (FLAGS, FlagError, bool_flag, check_checksum, check_chmod,
                            check_interval, check_network, check_security, parse_flags,
                            parse_mount, parse_retries)
+from builder.lark_cache import cached_lark
 from builder.lines import GO_SPACE, LogicalLine, heredoc_words, read_lines
 from builder.suggest import did_you_mean
 
@@ -50,22 +52,34 @@ _STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*")
 _HEREDOC_WORD = re.compile(r"(\d*)<<(-?)([^<]*)\Z")
 _ONBUILD_PREFIX = re.compile(r"(?i)\A[\t\n\f\r ]*ONBUILD[\t\n\f\r ]*")
 _LEADING_TABS = re.compile(r"^\t+", re.M)
+# The lines of a PLAIN or PLAINS token: keyword, blanks, arguments.
+_PLAIN_LINE = re.compile(r"([^ \t\f\v\r\n]+)[ \t\f\v\r]*([^\n]*)\n")
+
+
+class _Rule:
+    """A grammar rule as the lark callbacks leave it (no tree is built)."""
+
+    __slots__ = ("kind", "children")
+
+    def __init__(self, kind: str, children: list[Any]) -> None:
+        self.kind = kind
+        self.children = children
 
 
 class _Lines:
-    """Inline lark callbacks: each rule returns plain tuples, no tree is built."""
+    """Inline lark callbacks: each rule becomes a _Rule, `start` the list of them."""
 
     def start(self, children: list[Any]) -> list[Any]:
         return children
 
-    def command(self, children: list[Any]) -> tuple[str, list[Any]]:
-        return ("command", children)
+    def command(self, children: list[Any]) -> _Rule:
+        return _Rule("command", children)
 
-    def unknown(self, children: list[Any]) -> tuple[str, list[Any]]:
-        return ("unknown", children)
+    def unknown(self, children: list[Any]) -> _Rule:
+        return _Rule("unknown", children)
 
-    def onbuild(self, children: list[Any]) -> tuple[str, list[Any]]:
-        return ("onbuild", children)
+    def onbuild(self, children: list[Any]) -> _Rule:
+        return _Rule("onbuild", children)
 
 
 def _grammar(name: str) -> str:
@@ -75,28 +89,18 @@ def _grammar(name: str) -> str:
 
 @functools.lru_cache(maxsize=2)
 def _lark(escape: str) -> Lark:
-    from lark import Lark
+    """The parser for one escape character, built (or loaded from the disk cache) once
+    per process. lark-cython runs lark's LALR parser and contextual lexer compiled: the
+    same tables and regexes, so the same tokens, about 1.5x faster per token."""
+    import lark_cython
 
     names = ["dockerfile.lark"] + (["escape_backtick.lark"] if escape == "`" else [])
     text = "\n".join(_grammar(name) for name in names)
-    return Lark(text, parser="lalr", lexer="contextual", transformer=_Lines(),
-                maybe_placeholders=False, cache=_cache_file(names[-1]))
+    return cached_lark(text, parser="lalr", lexer="contextual", transformer=_Lines(),
+                       maybe_placeholders=False, _plugins=lark_cython.plugins)
 
 
-def _cache_file(grammar: str) -> str | bool:
-    """lark's cache is a pickle, so it lives in the user's own cache directory, not in a
-    shared /tmp where another user could plant one. lark checks that the file matches
-    the grammar and its own version, and rebuilds (and rewrites) it otherwise."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    directory = os.path.join(base, "pybuild")
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError:
-        return False
-    return os.path.join(directory, f"lark-{grammar}.cache")
-
-
-@dataclass
+@dataclass(slots=True)
 class _Node:
     """A line as BuildKit's parser leaves it (its parser.Node)."""
 
@@ -133,7 +137,7 @@ def parse(text: str, file: str = "Dockerfile") -> ast.Dockerfile:
     instructions: list[ast.Instruction] = []
     deferred: DockerfileError | None = None
     in_stage = False
-    for line, node in _raw_nodes(lines.lines, escape, file):
+    for line, node in zip(lines.lines, _raw_nodes(lines.lines, escape, file)):
         if deferred is not None:
             continue
         try:
@@ -190,8 +194,11 @@ def _takes_heredocs(text: str, escape: str) -> bool:
         if "[" not in stripped:  # no JSON, so shell form
             return True
     try:
-        tokens = _instruction_tokens(_lark(escape).parse(stripped + "\n"))[0]
-        node = _node(tokens, stripped, text, escape)
+        item = _line_items(_lark(escape).parse(stripped + "\n"))[0]
+        if type(item) is tuple:
+            node = _plain_node(item[0], item[1], stripped, text, escape)
+        else:
+            node = _node(item, stripped, text, escape)
     except _Failure:
         # The line is an error either way, reported when the line itself is parsed.
         return False
@@ -200,18 +207,22 @@ def _takes_heredocs(text: str, escape: str) -> bool:
     return node.keyword.lower() in _HEREDOC_INSTRUCTIONS and not node.json
 
 
-def _raw_nodes(lines: list[LogicalLine], escape: str,
-               file: str) -> Iterator[tuple[LogicalLine, _Node]]:
-    """Each logical line with its node; a parser error is raised when its line comes."""
+def _raw_nodes(lines: list[LogicalLine], escape: str, file: str) -> list[_Node]:
+    """The node of each logical line; the first parser error is raised, with its line."""
     texts = [line.text.strip(GO_SPACE) for line in lines]
     text = "\n".join(filter(None, texts))
-    parsed = iter(_instruction_tokens(_lark(escape).parse(text + "\n")) if text else ())
-    for line, stripped, in zip(lines, texts):
+    items = iter(_line_items(_lark(escape).parse(text + "\n")) if text else ())
+    nodes: list[_Node] = []
+    for line, stripped in zip(lines, texts):
         if not stripped:
-            yield line, _Node("", [], [], False, line.text)
+            nodes.append(_Node("", [], [], False, line.text))
             continue
+        item = next(items)
         try:
-            node = _node(next(parsed), stripped, line.text, escape)
+            if type(item) is tuple:
+                node = _plain_node(item[0], item[1], stripped, line.text, escape)
+            else:
+                node = _node(item, stripped, line.text, escape)
         except _Failure as exc:
             raise _error(exc, file, line) from None
         if line.heredocs:
@@ -221,69 +232,85 @@ def _raw_nodes(lines: list[LogicalLine], escape: str,
                             d.expand, d.chomp, d.fd) for d in line.heredocs)
             node.heredocs = target.heredocs
             node.heredoc_contents = tuple(d.content for d in line.heredocs)
-        yield line, node
+        nodes.append(node)
+    return nodes
 
 
-def _instruction_tokens(parsed: list[Any]) -> list[Any]:
-    """One item per line: a PLAINS token stands for several lines."""
-    out: list[Any] = []
+def _line_items(parsed: list[Any]) -> list[_Rule | tuple[str, str]]:
+    """One item per line: a _Rule for a line with flags (or ONBUILD, or an unknown
+    keyword), a (keyword, arguments) pair for each line of a PLAINS token."""
+    out: list[_Rule | tuple[str, str]] = []
     for item in parsed:
-        if isinstance(item, tuple):
+        if type(item) is _Rule:
             out.append(item)
         else:
-            out += item.split("\n")[:-1]
+            out += _PLAIN_LINE.findall(item.value)
     return out
 
 
-def _node(tokens: Any, line: str, original: str, escape: str) -> _Node:
+def _plain_node(keyword: str, rest: str, line: str, original: str, escape: str) -> _Node:
+    """A line without flags: `keyword` and `rest` come from _PLAIN_LINE, at the start
+    of `line` or at its end (an ONBUILD trigger)."""
+    lower = keyword.lower()
+    if lower not in _KNOWN:
+        return _Node(keyword, [], [], False, original)
+    if rest:
+        rest = rest.strip(GO_SPACE)
+    column = len(line) - len(rest) + 1 if rest else len(line) + 1
+    try:
+        args, is_json = _split_args(lower, rest, escape)
+    except _Failure as exc:
+        exc.column = column
+        raise
+    return _Node(keyword, [], args, is_json, original, column=column)
+
+
+def _node(rule: _Rule, line: str, original: str, escape: str) -> _Node:
     """`line` is the whole trimmed logical line (token columns index into it);
-    `original` is this instruction's text as BuildKit keeps it. `tokens` is what the
-    lark callbacks made of the line: a PLAIN token, or (rule, children)."""
-    if not isinstance(tokens, tuple):
-        # A line without flags: at the start of `line`, or the end of it (ONBUILD).
-        keyword, rest = _split_plain(tokens)
-        lower = keyword.lower()
-        if lower not in _KNOWN:
-            return _Node(keyword, [], [], False, original)
-        column = len(line) - len(rest) + 1 if rest else len(line) + 1
-        try:
-            args, is_json = _split_args(lower, rest, escape)
-        except _Failure as exc:
-            exc.column = column
-            raise
-        return _Node(keyword, [], args, is_json, original, column=column)
-    kind, children = tokens
-    keyword = str(children[0])
+    `original` is this instruction's text as BuildKit keeps it."""
+    children = rule.children
+    keyword = children[0].value
     flags: list[str] = []
     rest = ""
     rest_column = len(line) + 1
     child_tokens = None
     for token in children[1:]:
-        if isinstance(token, tuple) or token.type == "PLAIN":
+        if type(token) is _Rule or token.type == "PLAIN":
             child_tokens = token
             continue
-        if token.type == "FLAG":
-            word = _flag_word(token.lstrip(" \t\f\v\r"), escape)
-            if word == "--":
+        if token.type == "FLAGS":
+            value = token.value
+            if "'" not in value and '"' not in value and escape not in value:
+                # Nothing to unquote, so no flag can turn into "--".
+                flags += _ASCII_BLANKS.split(value.lstrip(" \t\f\v\r"))
+                continue
+            end = _quoted_flags(value, escape, flags)
+            if end is not None:
                 # A flag that unquotes to "--" ends the flags like a bare "--" does.
-                rest = line[token.end_column - 1:].strip(GO_SPACE)
+                rest = line[token.column - 1 + end:].strip(GO_SPACE)
                 rest_column = len(line) - len(rest) + 1 if rest else rest_column
                 break
-            flags.append(word)
         elif token.type == "REST":
-            rest = token.strip(GO_SPACE)
-            rest_column = token.column + len(token) - len(token.lstrip(GO_SPACE))
-    if kind == "onbuild":
+            value = token.value
+            rest = value.strip(GO_SPACE)
+            rest_column = token.column + len(value) - len(value.lstrip(GO_SPACE))
+    if rule.kind == "onbuild":
         child = None
         if child_tokens is not None:
-            rest_column = (child_tokens[1][0] if isinstance(child_tokens, tuple)
-                           else child_tokens).column
-            child = _node(child_tokens, line, line[rest_column - 1:], escape)
+            if type(child_tokens) is _Rule:
+                rest_column = child_tokens.children[0].column
+                child = _node(child_tokens, line, line[rest_column - 1:], escape)
+            else:
+                rest_column = child_tokens.column
+                keyword_rest = _PLAIN_LINE.match(child_tokens.value)
+                assert keyword_rest is not None
+                child = _plain_node(keyword_rest[1], keyword_rest[2], line,
+                                    line[rest_column - 1:], escape)
             child.keyword_column = rest_column
         return _Node(keyword, flags, [child.keyword] if child else [], False, original,
                      child=child, column=rest_column)
     lower = keyword.lower()
-    if kind == "unknown" or lower not in _KNOWN:
+    if rule.kind == "unknown" or lower not in _KNOWN:
         return _Node(keyword, flags, [], False, original, column=rest_column)
     try:
         args, is_json = _split_args(lower, rest, escape)
@@ -293,10 +320,35 @@ def _node(tokens: Any, line: str, original: str, escape: str) -> _Node:
     return _Node(keyword, flags, args, is_json, original, column=rest_column)
 
 
-def _split_plain(token: str) -> tuple[str, str]:
-    """A PLAIN token (a line without flags) → keyword and trimmed arguments."""
-    parts = _ASCII_BLANKS.split(token.rstrip("\n"), maxsplit=1)
-    return parts[0], (parts[1].strip(GO_SPACE) if len(parts) == 2 else "")
+def _quoted_flags(value: str, escape: str, flags: list[str]) -> int | None:
+    """Append the flags of a FLAGS token that has quotes or escapes to `flags`, words
+    split at blanks outside quotes as the grammar's FLAG splits them; if one unquotes to
+    "--", stop there and return where it ends in `value`."""
+    i, n = 0, len(value)
+    while i < n:
+        while i < n and value[i] in " \t\f\v\r":
+            i += 1
+        start = i
+        quote = ""
+        while i < n:
+            ch = value[i]
+            if ch == escape:
+                i += 2
+                continue
+            if quote:
+                if ch == quote:
+                    quote = ""
+            elif ch == '"' or ch == "'":
+                quote = ch
+            elif ch in " \t\f\v\r":
+                break
+            i += 1
+        i = min(i, n)
+        word = _flag_word(value[start:i], escape)
+        if word == "--":
+            return i
+        flags.append(word)
+    return None
 
 
 def _flag_word(raw: str, escape: str) -> str:
@@ -355,6 +407,9 @@ def _reject_constant(name: str) -> Any:
 
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
+# Go's JSON has no NaN or Infinity; one decoder, because json.loads with an option
+# builds a new one on every call.
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _maybe_json(rest: str) -> tuple[list[str], bool]:
@@ -365,23 +420,29 @@ def _maybe_json(rest: str) -> tuple[list[str], bool]:
     if not rest.lstrip(GO_SPACE).startswith("["):
         return [rest], False
     try:
-        value = json.loads(rest, parse_constant=_reject_constant)
+        value = _JSON.decode(rest)
     except (ValueError, _NotJSON):
         return [rest], False
     if not isinstance(value, list):
         return [rest], False
     if not all(isinstance(v, str) for v in value):
         raise _Failure("when using JSON array syntax, arrays must be comprised of strings only")
+    if rest.isascii() and "\\u" not in rest:
+        return value, True  # no surrogate can be in it
     return [_SURROGATES.sub("\ufffd", v) for v in value], True
 
 
 @functools.lru_cache(maxsize=2)
 def _word_patterns(escape: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """Regexes for the common case of parseWords: closed quotes, no escape at the end."""
+    """Regexes for the common case of parseWords: closed quotes, no escape at the end.
+
+    The check of the whole text is possessive: a word splits into its pieces one way
+    only, and backtracking over the ways to cut a run of pieces into words made a
+    60-character ENV line with an open quote take minutes."""
     e = re.escape(escape)
     blank = f"[{GO_SPACE}]"
-    word = (rf"(?:[^{GO_SPACE}\"'{e}]|{e}[\s\S]|\"(?:[^\"{e}]|{e}[\s\S])*\"|'[^']*')+")
-    return re.compile(word), re.compile(rf"(?:{blank}*{word})*{blank}*")
+    piece = rf"[^{GO_SPACE}\"'{e}]|{e}[\s\S]|\"(?:[^\"{e}]|{e}[\s\S])*\"|'[^']*'"
+    return re.compile(rf"(?:{piece})+"), re.compile(rf"(?:{blank}*+(?:{piece})++)*+{blank}*+")
 
 
 def _words(rest: str, escape: str) -> list[str]:
@@ -619,7 +680,7 @@ def _pairs(node: _Node, name: str) -> tuple[ast.KeyValue, ...]:
     for i in range(0, len(args), 3):
         if not args[i]:
             raise _Failure(f"{name} names can not be blank")
-        pairs.append(ast.KeyValue(args[i], args[i + 1], legacy=args[i + 2] == ""))
+        pairs.append(ast.KeyValue(args[i], args[i + 1], args[i + 2] == ""))
     return tuple(pairs)
 
 

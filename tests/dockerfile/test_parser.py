@@ -100,3 +100,20 @@ def test_mount_fields_are_normalised():
        st.sampled_from(["\\", "`"]))
 def test_word_splitting_fast_path_agrees_with_the_character_walk(text: str, escape: str):
     assert _words(text, escape) == _words_slowly(text, escape)
+
+
+def test_flags_split_at_blanks_outside_quotes_and_a_quoted_dashdash_ends_them():
+    copy = parse('FROM a\nCOPY --exclude="*.md --x" --from="b\\" c" src dst\n').instructions[1]
+    assert [(f.name, f.value) for f in copy.flags] == [("exclude", "*.md --x"), ("from", 'b" c')]
+    copy = parse('FROM a\nCOPY --chown="a b" --"" --from=x src dst\n').instructions[1]
+    assert copy.chown == "a b" and copy.from_ is None
+    assert (copy.sources, copy.dest) == (("--from=x", "src"), "dst")
+
+
+@pytest.mark.timeout(60)
+def test_an_open_quote_after_a_long_env_value_does_not_hang_the_parser():
+    # The check of the whole value used to backtrack over every way to cut the run of
+    # characters into words: exponential in its length.
+    env = parse("FROM a\nENV a=" + "b" * 40 + "'\n").instructions[1]
+    assert isinstance(env, ast.Env)
+    assert env.pairs == (ast.KeyValue("a", "b" * 40 + "'"),)
