@@ -4,13 +4,23 @@ It looks at argv before importing anything heavy: typer, rich and lark each cost
 milliseconds to import, and the hot paths (`run`, a no-op rebuild) must not pay for the
 commands they do not use. Each command module holds a typer app whose commands carry the
 top-level names listed here.
+
+Fast path: a command module may also define `fast_main(args) -> int | None`, called with
+the arguments after the command name before anything touches `app`. It handles the
+common invocations with a small hand-written parser and returns the exit code, or None
+to let the typer app handle the arguments (help, usage errors, rare forms). Such a
+module builds `app` lazily (a module `__getattr__`), so importing it costs no typer
+(`pybuild run`'s CPU time went from ~117 ms to ~37 ms with this and a lean run path).
+UserError and Ctrl-C end the same way on both paths; docs/architecture.md has the rules.
 """
 
 import importlib
+import os
 import sys
 
 # top-level command -> (module, one line of help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "build": ("pybuild.commands.build", "Build an image from a Dockerfile"),
     "import": ("pybuild.commands.images", "Import a root filesystem tarball as an image"),
     "images": ("pybuild.commands.images", "List images"),
     "tag": ("pybuild.commands.images", "Create a tag that refers to an image"),
@@ -23,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("pybuild.commands.run", "Run a command in a new container"),
     "parse": ("pybuild.commands.dockerfile", "Print a Dockerfile's syntax tree"),
     "lint": ("pybuild.commands.lint", "Check a Dockerfile against the build checks"),
-    "registry": ("pybuild.commands.registry", "Run the bundled registry server (serve)"),
+    "registry": ("pybuild.commands.registry", "Run the bundled registry server (serve, gc)"),
     "login": ("pybuild.commands.registry_client", "Log in to a registry"),
     "logout": ("pybuild.commands.registry_client", "Log out from a registry"),
     "push": ("pybuild.commands.registry_client", "Push an image to a registry"),
@@ -49,7 +59,20 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def _exit_now(code: int) -> None:
+    """End the program without the interpreter's finalisation (a few ms of tearing down
+    modules): a fast path leaves nothing behind but what stdio buffers."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed pipe: there is no one left to read it
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line `argv` (default: this program's, and then a fast path's
+    exit skips finalisation; with an explicit argv it returns, for callers and tests)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in HELP_FLAGS:
         print(usage())
@@ -64,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     from oci.errors import UserError
 
     try:
+        fast_main = getattr(module, "fast_main", None)
+        if fast_main is not None and (code := fast_main(args[1:])) is not None:
+            if argv is None:
+                _exit_now(code)
+            return code
         # standalone mode: click prints its own usage errors and always ends in SystemExit
         module.app(args=args, prog_name="pybuild")
     except SystemExit as exc:

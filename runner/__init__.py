@@ -46,7 +46,9 @@ Contract (each line has a test in tests/runner/):
   process, cgroup or scratch directory (the upper dir stays when `keep_upper`).
 - Only stdin, stdout and stderr reach the process: no descriptor leaks in from the caller.
 - Safe from a threaded caller: each container's init is a fresh interpreter (no fork of
-  the caller), so runs in parallel threads do not disturb each other.
+  the caller), so runs in parallel threads do not disturb each other. A single-threaded
+  caller may ask for `fork=True` (the init is then a fork of it, which saves an
+  interpreter's start; `pybuild run` does this); it is refused while another thread runs.
 - Non-root callers get a user namespace mapping their uid and gid to 0, an overlay with
   `userxattr` (whiteouts and opaque dirs as `user.overlay.*`), host device nodes bound
   in, no CAP_MKNOD; cgroup limits, joining a network namespace and any user but root are

@@ -117,10 +117,10 @@ def create(name: str, limits: dict) -> tuple[list[str], bool]:
     return made, devices_confined
 
 
-def join(directories: list[str]) -> None:
-    """Move the calling process into every cgroup ("0" means the writer itself)."""
+def join(directories: list[str], pid: int = 0) -> None:
+    """Move process `pid` (0: the caller) into every cgroup."""
     for directory in directories:
-        _write(directory, "cgroup.procs", "0")
+        _write(directory, "cgroup.procs", str(pid))
 
 
 def oom_killed(directories: list[str]) -> bool:

@@ -1,12 +1,14 @@
 """The container init: a fresh single-threaded interpreter started by `runner.container`
-(never a fork of the caller, which may be a threaded builder).
+(never a fork of a caller that may be a threaded builder), or a fork of a caller that
+asked for one and has no other thread (the `pybuild run` command: it saves the
+interpreter's start-up).
 
 It reads the run spec from a pipe (marshal: a builtin module, where json costs ~6 ms to
 import, and both ends are the same interpreter), creates the cgroups, unshares the PID,
 UTS, IPC and (unless `host`) network namespaces and forks; the child is PID 1 of the new
-PID namespace: it joins the cgroups, unshares its own mount namespace (so pivot_root leaves
-this process's root alone), builds the root filesystem, drops privileges and execs the
-payload. This process stays outside, forwards signals, kills PID 1 (and so the whole PID
+PID namespace: while the init moves it into the cgroups, it unshares its own mount
+namespace (so pivot_root leaves this process's root alone), builds the root filesystem
+and drops privileges; it execs the payload once the init says it is in the cgroups. This process stays outside, forwards signals, kills PID 1 (and so the whole PID
 namespace) on cancel or when the caller's control pipe closes (the caller died), then
 removes the cgroups and scratch directories and writes the outcome on the status pipe.
 
@@ -54,12 +56,12 @@ def _exec(argv: list[str], env: dict[str, str]) -> None:
         raise SetupError(f'exec: "{argv[0]}": {exc.strerror}', 126) from None
 
 
-def container_main(spec: dict, groups: list[str], report_fd: int) -> None:
-    """PID 1 of the container, up to exec. Never returns."""
+def container_main(spec: dict, joined_fd: int, report_fd: int) -> None:
+    """PID 1 of the container, up to exec. Never returns. The init moves it into the
+    cgroups meanwhile and says so on `joined_fd`, which PID 1 waits for before exec."""
     code = 125
     try:
         libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
-        cgroups.join(groups)
         for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores these; exec keeps that
             signal.signal(sig, signal.SIG_DFL)
         libc.unshare(libc.CLONE_NEWNS)
@@ -110,6 +112,8 @@ def container_main(spec: dict, groups: list[str], report_fd: int) -> None:
         os.setresuid(user.uid, user.uid, user.uid)
         caps.limit_process_caps(user.uid, spec["caps"])
         libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+        if os.read(joined_fd, 1) != b"j":
+            raise SetupError("container setup failed: the init could not place it in its cgroups")
         # only stdio reaches the payload; the report pipe is close-on-exec
         os.closerange(3, report_fd)
         os.closerange(report_fd + 1, 1 << 20)
@@ -201,6 +205,7 @@ class Supervisor:
     def run(self, groups: list[str]) -> int:
         """Start PID 1 and wait for it; returns its wait status."""
         report_r, report_w = os.pipe()
+        joined_r, joined_w = os.pipe()
         # a signal sent to this process before the forwarding handlers exist is held
         # back, not lost (nor fatal to the init)
         signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
@@ -208,11 +213,27 @@ class Supervisor:
         if pid == 0:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)  # exec keeps the mask
             os.close(report_r)
-            container_main(self.spec, groups, report_w)
+            os.close(joined_w)
+            container_main(self.spec, joined_r, report_w)
         os.close(report_w)
+        os.close(joined_r)
         for sig in FORWARDED_SIGNALS:
             signal.signal(sig, lambda s, _f: os.kill(pid, s))
         signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
+        # Moved from here, as runc does, while PID 1 builds its root: a cgroup v1
+        # migration waits for an RCU grace period (8-20 ms under load) and PID 1 has
+        # work to do meanwhile. It execs nothing before the "j".
+        join_error = None
+        try:
+            cgroups.join(groups, pid)
+            os.write(joined_w, b"j")
+        except (BrokenPipeError, ProcessLookupError):
+            pass  # PID 1 has ended on its own already (e.g. an unknown user): its report says why
+        except OSError as exc:
+            join_error = {"error": f"container start failed: cannot join its cgroups: {exc}", "code": 125}
+            os.kill(pid, signal.SIGKILL)
+        finally:
+            os.close(joined_w)
         pidfd = os.pidfd_open(pid)
         watched = [pidfd, self.ctl_fd]
         while True:
@@ -243,6 +264,7 @@ class Supervisor:
             self.stubs = message.get("stubs", self.stubs)
             if "error" in message:
                 self.error = message
+        self.error = join_error or self.error
         return status
 
     def clean_scratch(self) -> None:
@@ -252,6 +274,8 @@ class Supervisor:
             _remove_stubs(spec["upper"], self.stubs)
         for path in (spec["work"], spec["rootfs"], spec["etc"], spec["empty_layer"]):
             _rmtree(path)
+        if spec["run_dir"]:
+            _rmtree(spec["run_dir"])
         if not keep:
             _rmtree(spec["upper"])
             if spec["owns_scratch"]:
@@ -259,9 +283,17 @@ class Supervisor:
 
 
 def main() -> None:
+    """The init interpreter's entry: the spec comes on a pipe, the descriptors in argv."""
     spec_fd, ctl_fd, status_fd = (int(a) for a in sys.argv[1:4])
     with os.fdopen(spec_fd, "rb") as f:
         spec = marshal.loads(f.read())
+    supervise(spec, ctl_fd, status_fd)
+
+
+def supervise(spec: dict, ctl_fd: int, status_fd: int) -> None:
+    """Run the container of `spec`, clean up, write the outcome on `status_fd` and end
+    this process (never returns): the init's work, in an interpreter of its own or in a
+    child forked from a single-threaded caller."""
     supervisor = Supervisor(spec, ctl_fd)
     outcome: dict = {"exit_code": None, "signal": None, "oom_killed": False}
     groups: list[str] = []

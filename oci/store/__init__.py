@@ -38,9 +38,24 @@ Main calls: `ingest(stream, expected_digest)`, `ingest_bytes`, `blob_writer()`,
 `open_blob`, `add_image(manifest_bytes, tags=…)`, `commit_image(config_bytes, layers,
 tags=…)`, `resolve(name)`, `images()`, `tag(image, name)`, `remove(name, force=)`,
 `prune()`, `ensure_snapshots(image)`, `snapshot_path(chain_id)`, `add_snapshot(…)`.
+
+Read path: `oci.store.lookup.image_snapshots(root, name)` answers "which snapshot
+directories make up the image tagged `name`" with a read-only SQLite connection and the
+shared GC lock only, importing none of the writers; `pybuild run` uses it first.
 """
 
-from oci.store.blobs import BlobInfo, BlobWriter
-from oci.store.store import RemovalReport, Store, StoredImage, default_root
 
 __all__ = ["BlobInfo", "BlobWriter", "RemovalReport", "Store", "StoredImage", "default_root"]
+
+_EXPORTS = {"BlobInfo": "oci.store.blobs", "BlobWriter": "oci.store.blobs", "RemovalReport": "oci.store.store",
+            "Store": "oci.store.store", "StoredImage": "oci.store.store", "default_root": "oci.store.store"}
+
+
+def __getattr__(name: str):
+    # lazy: `oci.store.lookup` (the read path of `pybuild run`) must not pay for the
+    # writers' imports (pathlib, tempfile, dataclasses: ~20 ms)
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'oci.store' has no attribute {name!r}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import threading
@@ -18,7 +17,7 @@ from oci.errors import BlobNotFound, ImageConflict, ImageNotFound, InvalidRefere
 from oci.manifest import Descriptor, Manifest, parse_manifest
 from oci.mediatypes import OCI_CONFIG, OCI_MANIFEST
 from oci.reference import parse_reference
-from oci.store import db, layout
+from oci.store import db, layout, lookup
 from oci.store.blobs import BlobInfo, BlobStore, BlobWriter
 from oci.store.lock import FileLock
 from oci.store.snapshots import Snapshots
@@ -28,12 +27,7 @@ _HEX_PREFIX = re.compile(r"[0-9a-f]{1,64}")
 
 def default_root() -> Path:
     """`PYBUILD_ROOT`, else `/var/lib/pybuild` for root, else `$XDG_DATA_HOME/pybuild`."""
-    if env := os.environ.get("PYBUILD_ROOT"):
-        return Path(env)
-    if os.geteuid() == 0:
-        return Path("/var/lib/pybuild")
-    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
-    return Path(data_home) / "pybuild"
+    return Path(lookup.default_root())
 
 
 @dataclass(frozen=True)
