@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 apt_install docker.io docker-registry skopeo buildah podman runc umoci \
-    busybox-static debootstrap hyperfine apache2-utils iproute2 xz-utils zstd
+    busybox-static debootstrap hyperfine apache2-utils iproute2 xz-utils zstd chromium chromium-driver
 PYBUILD_EXTRAS="[test]" bash scripts/install.sh
 exec .venv/bin/python -m pytest "$@"
