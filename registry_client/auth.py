@@ -15,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-import requests
-
 from registry_client import protocol
+from registry_client.connections import Response
 from registry_client.credentials import Credentials
 from registry_client.errors import RegistryError, Unauthorized
 
@@ -55,7 +54,7 @@ def parse_token_response(body: bytes, now: float) -> Token:
     return Token(value, now + lifetime, refresh if isinstance(refresh, str) and refresh else None)
 
 
-Fetch = Callable[..., requests.Response]
+Fetch = Callable[..., Response]
 
 
 class Authenticator:
@@ -164,7 +163,7 @@ class Authenticator:
         return parse_token_response(response.content, self._clock())
 
     def _get_token(self, realm: str, base: dict, scopes: list[str], username: str, password: str,
-                   offline: bool) -> requests.Response:
+                   offline: bool) -> Response:
         params = list(base.items()) + [("scope", s) for s in scopes]
         headers = {}
         if username or password:

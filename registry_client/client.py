@@ -9,23 +9,22 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
-from urllib.parse import urlencode
-
-import requests
+from urllib.parse import urlencode, urljoin
 
 from oci import mediatypes
 from oci.digest import digest_bytes, hasher_digest, new_hasher, split_digest
 from oci.errors import DigestMismatch
-from oci.manifest import Descriptor
+from oci.manifest import Descriptor, canonical_json
 from registry_client import protocol
+from registry_client.connections import ConnectionFailed, FileRange, Response
 from registry_client.errors import NotFound, RegistryError, RegistryUnreachable
 from registry_client.transport import RETRY_STATUSES, Options, Transport
+from registry_client.writebehind import WriteBehind
 
 MANIFEST_ACCEPT = ", ".join(mediatypes.MANIFEST_ACCEPT)
 READ_CHUNK = 1 << 20
-# Blobs up to this size go in one PUT; bigger ones as PATCH chunks that can resume.
+# Blobs up to this size go in one PUT; bigger ones in a PATCH that can resume.
 MONOLITHIC_LIMIT = 32 << 20
-CHUNK_SIZE = 64 << 20
 MAX_MANIFEST = 4 << 20  # the limit registries and docker apply to manifests
 
 
@@ -73,7 +72,7 @@ class RegistryClient:
 
     # ---- base --------------------------------------------------------------------------
 
-    def ping(self, *, offline_token: bool = False) -> requests.Response:
+    def ping(self, *, offline_token: bool = False) -> Response:
         """GET /v2/ authorised: what `login` checks credentials with."""
         response = self.transport.request("GET", "/v2/", offline_token=offline_token)
         response.close()
@@ -114,11 +113,29 @@ class RegistryClient:
         return Descriptor(media_type, digest, int(response.headers.get("Content-Length") or 0))
 
     def put_manifest(self, repository: str, reference: str, data: bytes, media_type: str) -> str:
+        """Put a manifest; one with a `subject` is also added to the subject's referrers
+        index under the tag schema (`sha256-<hex>`) when the registry does not say, by
+        `OCI-Subject`, that it keeps referrers itself."""
         response = self.transport.request(
             "PUT", f"/v2/{repository}/manifests/{reference}", scopes=push_scopes(repository),
             headers={"Content-Type": media_type}, data=data)
         response.close()
-        return response.headers.get("Docker-Content-Digest") or digest_bytes(data)
+        digest = response.headers.get("Docker-Content-Digest") or digest_bytes(data)
+        if not response.headers.get("OCI-Subject") and (entry := protocol.referrer_entry(data, media_type, digest)):
+            self._add_to_referrers_tag(repository, *entry)
+        return digest
+
+    def _add_to_referrers_tag(self, repository: str, subject: str, entry: dict) -> None:
+        tag = protocol.referrers_tag(subject)
+        try:
+            index = json.loads(self.get_manifest(repository, tag, mediatypes.OCI_INDEX).data)
+        except NotFound:
+            index = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": []}
+        manifests = index.get("manifests") or []
+        if entry in manifests:
+            return
+        index["manifests"] = [m for m in manifests if m.get("digest") != entry["digest"]] + [entry]
+        self.put_manifest(repository, tag, canonical_json(index), mediatypes.OCI_INDEX)
 
     def delete_manifest(self, repository: str, digest: str) -> None:
         response = self.transport.request(
@@ -137,7 +154,7 @@ class RegistryClient:
             return None
         return int(response.headers.get("Content-Length") or 0)
 
-    def open_blob(self, repository: str, digest: str, offset: int = 0) -> requests.Response:
+    def open_blob(self, repository: str, digest: str, offset: int = 0) -> Response:
         """A streaming response of the blob from `offset` (a Range request after 0)."""
         headers = {"Range": protocol.range_header(offset)} if offset else {}
         return self.transport.request("GET", f"/v2/{repository}/blobs/{digest}",
@@ -157,34 +174,32 @@ class RegistryClient:
         if progress:
             progress.start(descriptor.digest, descriptor.size)
         attempts = 0
-        while True:
-            response = self.open_blob(repository, descriptor.digest, done)
-            # A registry that ignores the Range sends the whole blob again: skip what we have.
-            skip = done if done and response.status_code != 206 else 0
-            try:
-                for chunk in response.iter_content(READ_CHUNK):
-                    if skip:
-                        dropped = min(skip, len(chunk))
-                        chunk, skip = chunk[dropped:], skip - dropped
-                        if not chunk:
-                            continue
-                    done += len(chunk)
-                    if done > descriptor.size:
-                        raise DigestMismatch(f"blob {descriptor.digest}: more than the {descriptor.size} bytes"
-                                             " its descriptor says")
-                    if hasher is not None:
-                        hasher.update(chunk)
-                    sink.write(chunk)
-                    if progress:
-                        progress.advance(descriptor.digest, done)
-                break
-            except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
-                    requests.exceptions.Timeout) as e:
-                attempts += 1
-                if attempts > resumes:
-                    raise self.transport.unreachable(e) from None
-            finally:
-                response.close()
+        with WriteBehind(sink, hasher) as out:
+            while True:
+                response = self.open_blob(repository, descriptor.digest, done)
+                # A registry that ignores the Range sends the whole blob again: skip what we have.
+                skip = done if done and response.status_code != 206 else 0
+                try:
+                    for chunk in response.iter_content(READ_CHUNK):
+                        if skip:
+                            dropped = min(skip, len(chunk))
+                            chunk, skip = chunk[dropped:], skip - dropped
+                            if not chunk:
+                                continue
+                        done += len(chunk)
+                        if done > descriptor.size:
+                            raise DigestMismatch(f"blob {descriptor.digest}: more than the {descriptor.size} bytes"
+                                                 " its descriptor says")
+                        out.write(chunk)
+                        if progress:
+                            progress.advance(descriptor.digest, done)
+                    break
+                except ConnectionFailed as e:
+                    attempts += 1
+                    if attempts > resumes:
+                        raise self.transport.unreachable(e) from None
+                finally:
+                    response.close()
         if done != descriptor.size:
             raise DigestMismatch(f"blob {descriptor.digest}: {done} bytes, its descriptor says {descriptor.size}")
         if hasher is not None and (actual := hasher_digest(hasher)) != descriptor.digest:
@@ -212,7 +227,7 @@ class RegistryClient:
             pass  # a dangling upload session expires by itself on the registry
 
     def _absolute(self, location: str) -> str:
-        return requests.compat.urljoin(self.transport.base_url + "/", location)
+        return urljoin(self.transport.base_url + "/", location)
 
     def start_upload(self, repository: str) -> str:
         response = self.transport.request("POST", f"/v2/{repository}/blobs/uploads/",
@@ -224,20 +239,21 @@ class RegistryClient:
         return self._absolute(location)
 
     def upload_blob(self, repository: str, digest: str, size: int, opener: Callable[[], BinaryIO],
-                    progress: Progress | None = None, chunk_size: int = CHUNK_SIZE,
+                    progress: Progress | None = None, chunk_size: int | None = None,
                     monolithic_limit: int = MONOLITHIC_LIMIT) -> None:
-        """Upload a blob from a seekable file `opener()` gives: one PUT when small, PATCH
-        chunks otherwise, resuming from the offset the registry reports after a
-        dropped connection."""
+        """Upload a blob from a seekable file `opener()` gives: one PUT when small;
+        otherwise, as docker does, one PATCH streaming the rest of the file (or
+        `chunk_size` bytes at a time, for a proxy that limits bodies), resuming from
+        the offset the registry reports after a dropped connection."""
         if progress:
             progress.start(digest, size)
         scopes = push_scopes(repository)
         location = self.start_upload(repository)
         with opener() as source:
             if size <= monolithic_limit:
-                data = source.read()
+                # A FileRange sends from its offset each time: the PUT can be retried.
                 response = self.transport.request(
-                    "PUT", _with_digest(location, digest), scopes=scopes, data=data,
+                    "PUT", _with_digest(location, digest), scopes=scopes, data=FileRange(source, 0, size),
                     headers={"Content-Type": "application/octet-stream"})
                 response.close()
             else:
@@ -282,15 +298,16 @@ class RegistryClient:
         self.transport.request("PUT", _with_digest(location, descriptor.digest), scopes=push_scopes(repository),
                                headers={"Content-Length": "0"}).close()
 
-    def _upload_chunks(self, repository: str, location: str, source: BinaryIO, size: int, chunk_size: int,
-                       digest: str, progress: Progress | None) -> str:
+    def _upload_chunks(self, repository: str, location: str, source: BinaryIO, size: int,
+                       chunk_size: int | None, digest: str, progress: Progress | None) -> str:
         scopes = push_scopes(repository)
         offset = 0
         failures = 0
         while offset < size:
-            length = min(chunk_size, size - offset)
-            source.seek(offset)
-            body = _FileSlice(source, length)
+            length = min(chunk_size or size, size - offset)
+            start = offset
+            sent = (lambda count: progress.advance(digest, start + count)) if progress else None
+            body = FileRange(source, offset, length, sent)
             try:
                 response = self.transport.request(
                     "PATCH", location, scopes=scopes, data=body, replayable=False,
@@ -347,7 +364,7 @@ class RegistryClient:
         with response:
             if response.status_code == 200:
                 return response.json()
-        fallback_tag = digest.replace(":", "-")
+        fallback_tag = protocol.referrers_tag(digest)
         try:
             index = json.loads(self.get_manifest(repository, fallback_tag, mediatypes.OCI_INDEX).data)
         except NotFound:
@@ -371,30 +388,11 @@ class RegistryClient:
         return doc if isinstance(doc, dict) and isinstance(doc.get("results"), list) else None
 
 
-class _FileSlice:
-    """`length` bytes of a file from its current position, as a streamed request body."""
-
-    def __init__(self, source: BinaryIO, length: int) -> None:
-        self._source = source
-        self._left = length
-        self.len = length  # requests reads this as the Content-Length
-
-    def __iter__(self) -> Iterator[bytes]:
-        # Iterated rather than read: the HTTP layer then sends 1 MiB at a time instead
-        # of its 16 KiB blocks.
-        while self._left > 0:
-            chunk = self._source.read(min(READ_CHUNK, self._left))
-            if not chunk:
-                raise RegistryError(f"upload source ended {self._left} bytes early")
-            self._left -= len(chunk)
-            yield chunk
-
-
 def _with_digest(location: str, digest: str) -> str:
     return location + ("&" if "?" in location else "?") + urlencode({"digest": digest})
 
 
-def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:
+def _read_limited(response: Response, limit: int, what: str) -> bytes:
     data = bytearray()
     for chunk in response.iter_content(65536):
         data += chunk

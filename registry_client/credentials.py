@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,7 +174,9 @@ def _encode_entry(credentials: Credentials) -> dict:
     return entry
 
 
-def _run_helper(helper: str, action: str, stdin: str) -> subprocess.CompletedProcess:
+def _run_helper(helper: str, action: str, stdin: str):
+    import subprocess  # only for logins kept by a helper: not on every command's start-up
+
     program = f"docker-credential-{helper}"
     try:
         return subprocess.run([program, action], input=stdin, capture_output=True, text=True,

@@ -224,3 +224,30 @@ def error_codes(body: bytes) -> set[str]:
     if not isinstance(doc, dict) or not isinstance(doc.get("errors"), list):
         return set()
     return {str(e.get("code")) for e in doc["errors"] if isinstance(e, dict) and e.get("code")}
+
+
+def referrers_tag(digest: str) -> str:
+    """The tag a registry without the referrers API keeps `digest`'s referrers index
+    under (distribution spec: `<alg>-<hex>`, truncated to 32 and 64 characters)."""
+    algorithm, _, encoded = digest.partition(":")
+    return f"{algorithm[:32]}-{encoded[:64]}"
+
+
+def referrer_entry(data: bytes, media_type: str, digest: str) -> tuple[str, dict] | None:
+    """(subject digest, the descriptor a referrers index lists) of a manifest with a
+    `subject`; None for one without. The artifact type is the manifest's
+    `artifactType`, else its config's media type, as the spec says."""
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    subject = doc.get("subject") if isinstance(doc, dict) else None
+    if not isinstance(subject, dict) or not isinstance(subject.get("digest"), str):
+        return None
+    entry: dict = {"mediaType": media_type, "digest": digest, "size": len(data)}
+    config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
+    if artifact_type := doc.get("artifactType") or config.get("mediaType"):
+        entry["artifactType"] = artifact_type
+    if isinstance(doc.get("annotations"), dict) and doc["annotations"]:
+        entry["annotations"] = doc["annotations"]
+    return subject["digest"], entry

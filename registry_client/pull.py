@@ -8,7 +8,6 @@ registered last, with the tag and the `name@digest` docker records as its RepoDi
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from oci.manifest import Descriptor, Index, Manifest, parse_manifest
@@ -16,6 +15,7 @@ from oci.reference import Reference
 from oci.store import Store, StoredImage
 from registry_client.client import Progress, RegistryClient
 from registry_client.errors import RegistryError
+from registry_client.parallel import run_all
 from registry_client.platforms import PlatformSpec, host_platform_spec, select_manifest
 from registry_client.transport import Options
 
@@ -71,14 +71,7 @@ def download_blobs(client: RegistryClient, repository: str, blobs: list[Descript
     """Fetch `blobs` into the store, `parallel` at a time; the first failure is raised
     after the other transfers have stopped, and none of the failed ones is stored."""
     unique = list({d.digest: d for d in blobs}.values())
-    if not unique:
-        return
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        futures = [pool.submit(download_blob, client, repository, d, store, progress) for d in unique]
-        errors = [f.exception() for f in futures]
-    for error in errors:
-        if error is not None:
-            raise error
+    run_all(unique, parallel, lambda d: download_blob(client, repository, d, store, progress))
 
 
 def download_blob(client: RegistryClient, repository: str, descriptor: Descriptor, store: Store,

@@ -7,7 +7,6 @@ goes last, as the store holds its bytes, so its digest is the same everywhere.""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from oci.manifest import Descriptor
@@ -15,6 +14,7 @@ from oci.mediatypes import is_foreign_layer
 from oci.reference import Reference, parse_reference
 from oci.store import Store, StoredImage
 from registry_client.client import Progress, RegistryClient, pull_scope, push_scopes
+from registry_client.parallel import run_all
 from registry_client.transport import Options
 
 
@@ -45,8 +45,9 @@ def push(reference: Reference, store: Store, options: Options | None = None, *, 
     finally:
         if owned:
             client.close()
-    store.add_image(store.manifest_bytes(image), image.manifest_media_type,
-                    repo_digests=[f"{reference.name}@{result.digest}"])
+    repo_digest = f"{reference.name}@{result.digest}"
+    if repo_digest not in image.repo_digests:  # recording it rewrites index.json and fsyncs
+        store.add_image(store.manifest_bytes(image), image.manifest_media_type, repo_digests=[repo_digest])
     return result
 
 
@@ -81,13 +82,7 @@ def _push(reference: Reference, store: Store, image: StoredImage, client: Regist
 def transfer_blobs(blobs: list[Descriptor], parallel: int, one) -> list[BlobOutcome]:
     """Run `one(descriptor)` for each blob, `parallel` at a time; the first error is
     raised once every transfer has stopped."""
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        futures = [pool.submit(one, d) for d in blobs]
-        errors = [f.exception() for f in futures]
-    for error in errors:
-        if error is not None:
-            raise error
-    return [f.result() for f in futures]
+    return run_all(blobs, parallel, one)
 
 
 def push_blob(client: RegistryClient, repository: str, descriptor: Descriptor, store: Store,

@@ -8,6 +8,7 @@ accept HTTPS certificates that do not verify, as docker's `insecure-registries` 
 from __future__ import annotations
 
 import ipaddress
+import socket
 import ssl
 import threading
 import time
@@ -15,11 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-from requests.adapters import HTTPAdapter
-
 from registry_client import protocol
 from registry_client.auth import Authenticator
+from registry_client.connections import ConnectFailed, ConnectionFailed, Response, Session, proxy_for
 from registry_client.credentials import Credentials, DockerConfig
 from registry_client.errors import NotFound, RegistryError, RegistryUnreachable, Unauthorized
 
@@ -61,8 +60,41 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def split_host_port(host: str, default_port: int = 443) -> tuple[str, int]:
+    """`name:port` or `[v6]:port` → (name, port)."""
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        return name, int(rest[1:]) if rest.startswith(":") else default_port
+    name, colon, port = host.rpartition(":")
+    return (name, int(port)) if colon and port.isdigit() else (host, default_port)
+
+
+def speaks_tls(name: str, port: int, timeout: float) -> bool:
+    """Whether the server at name:port answers a TLS ClientHello with TLS (a handshake
+    or an alert record) rather than plain HTTP's 400 or a close. Docker tries HTTPS
+    first and falls back to plain HTTP; asking this way costs one round trip and no CA
+    store (loading the system's roots, as a full HTTPS request does even unverified,
+    takes 20-60 ms here)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    outgoing = ssl.MemoryBIO()
+    handshake = context.wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname=name)
+    try:
+        handshake.do_handshake()
+    except ssl.SSLWantReadError:
+        pass  # the ClientHello is written; the answer is ours to read
+    with socket.create_connection((name, port), timeout=timeout) as connection:
+        connection.sendall(outgoing.read())
+        try:
+            first = connection.recv(1)
+        except ConnectionResetError:
+            return False
+    return first in (b"\x16", b"\x15")
+
+
 def describe_connection_error(error: Exception) -> str:
-    """The cause a user can act on, from the chain requests wraps it in."""
+    """The cause a user can act on, from the chain of errors it is wrapped in."""
     causes = _causes(error)
     for cause in causes:
         if isinstance(cause, ssl.SSLCertVerificationError):
@@ -95,9 +127,7 @@ def _causes(error: BaseException) -> list[BaseException]:
 
 def never_connected(error: BaseException) -> bool:
     """True when no connection was made (refused, unknown host): retrying cannot help."""
-    from urllib3.exceptions import NewConnectionError
-
-    return any(isinstance(c, (NewConnectionError, ConnectionRefusedError)) for c in _causes(error))
+    return any(isinstance(c, (ConnectFailed, ConnectionRefusedError)) for c in _causes(error))
 
 
 class Transport:
@@ -110,12 +140,7 @@ class Transport:
         self.host = api_host(registry)
         if credentials is None:
             credentials = DockerConfig(self.options.docker_config).get(registry)
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
-        self.session.headers.update(self.options.extra_headers)
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(8, self.options.parallel * 2))
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self.session = Session({"User-Agent": USER_AGENT, **self.options.extra_headers})
         self.plain_http_allowed = is_loopback(self.host) or self.host in self.options.insecure \
             or registry in self.options.insecure
         self.verify = self._verify()
@@ -148,13 +173,26 @@ class Transport:
         https = f"https://{self.host}"
         if not self.plain_http_allowed:
             return https
+        name, port = split_host_port(self.host)
+        if proxy_for("https", name):
+            return self._discover_through_proxy(https)
+        try:
+            tls = speaks_tls(name, port, min(self.options.timeout, 10))
+        except OSError as e:
+            raise self.unreachable(e) from None
+        return https if tls else f"http://{self.host}"
+
+    def _discover_through_proxy(self, https: str) -> str:
+        """Behind a proxy the registry may be reachable through it only: ask over HTTPS
+        as docker does, and fall back to plain HTTP when that fails."""
         try:
             self._raw("GET", https + "/v2/", timeout=min(self.options.timeout, 10)).close()
             return https
         except _Dropped as dropped:
-            # A plain HTTP server answers a TLS hello with an HTTP error or by closing; a
-            # TLS server whose certificate fails verification must not be downgraded.
-            if never_connected(dropped.error) or "certificate verify failed" in str(dropped.error).lower():
+            # The proxy down or unknown is no answer; a TLS server whose certificate
+            # fails verification must not be downgraded.
+            fatal = (ConnectionRefusedError, socket.gaierror, ssl.SSLCertVerificationError)
+            if any(isinstance(cause, fatal) for cause in _causes(dropped.error)):
                 raise self.unreachable(dropped.error) from None
             return f"http://{self.host}"
 
@@ -166,22 +204,17 @@ class Transport:
 
     # ---- requests --------------------------------------------------------------------
 
-    def _raw(self, method: str, url: str, **kwargs) -> requests.Response:
+    def _raw(self, method: str, url: str, **kwargs) -> Response:
         kwargs.setdefault("timeout", self.options.timeout)
-        # Per request, not on the session: requests lets REQUESTS_CA_BUNDLE override a
-        # session's CA (and even its verify=False), never an explicit request argument.
         kwargs.setdefault("verify", self.verify)
-        kwargs.setdefault("allow_redirects", True)
         try:
             return self.session.request(method, url, **kwargs)
-        except requests.exceptions.ConnectionError as e:
-            raise _Dropped(e) from e
-        except requests.exceptions.Timeout as e:
+        except ConnectionFailed as e:
             raise _Dropped(e) from e
 
     def request(self, method: str, path: str, *, scopes: Iterable[str] = (), headers: dict | None = None,
                 data=None, stream: bool = False, replayable: bool = True, ok: Iterable[int] = (),
-                offline_token: bool = False) -> requests.Response:
+                offline_token: bool = False) -> Response:
         """Send one request, authorising it for `scopes` and answering a 401 challenge
         once; 5xx/429 and dropped connections are retried with backoff (honouring
         `Retry-After`) when the body can be sent again (`replayable`). Statuses in `ok`
@@ -250,7 +283,7 @@ class Transport:
         default = min(self.options.max_backoff, self.options.backoff * (2 ** attempt))
         return min(self.options.max_backoff, protocol.retry_after(retry_after, time.time(), default))
 
-    def error(self, response: requests.Response, method: str, path: str) -> RegistryError:
+    def error(self, response: Response, method: str, path: str) -> RegistryError:
         body = b"" if method == "HEAD" else response.content
         message = protocol.error_message(response.status_code, body, response.reason)
         codes = frozenset(protocol.error_codes(body))

@@ -312,8 +312,13 @@ image_app.command("list")(images)
 def tag(
     source: str = typer.Argument(..., metavar="SOURCE_IMAGE[:TAG]"),
     target: str = typer.Argument(..., metavar="TARGET_IMAGE[:TAG]"),
+    remote: bool = typer.Option(False, "--remote", help="Tag in the registry, without pulling (crane tag)"),
 ) -> None:
     """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."""
+    if remote:
+        from pybuild.commands.registry_client import tag_remote
+
+        return tag_remote(source, target)
     with _store() as store:
         store.tag(store.resolve(source), target)
 

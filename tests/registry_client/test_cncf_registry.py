@@ -211,7 +211,8 @@ def test_failed_chunk_is_resent_from_the_offset_the_registry_reports(docker_regi
     assert lines.count(f"PATCH /v2/{repo}/blobs/uploads") == 4  # 3 chunks + the failed one
 
 
-def test_referrers_fall_back_to_the_tag_schema(pybuild, busybox_image, docker_registry, repo):
+def test_artifact_pushed_without_referrers_api_is_listed_in_the_tag_schema_index(
+        pybuild, busybox_image, docker_registry, repo):
     from oci import mediatypes as mt
 
     digest = pushed(pybuild, busybox_image, f"{docker_registry.address}/{repo}:v1")
@@ -224,12 +225,13 @@ def test_referrers_fall_back_to_the_tag_schema(pybuild, busybox_image, docker_re
                                "artifactType": "application/vnd.example.sbom", "config": empty,
                                "layers": [empty], "subject": subject.to_dict()}).encode()
         artifact_digest = client.put_manifest(repo, digest_bytes(artifact), artifact, mt.OCI_MANIFEST)
+        client.put_manifest(repo, digest_bytes(artifact), artifact, mt.OCI_MANIFEST)  # listed once
         entry = {"mediaType": mt.OCI_MANIFEST, "size": len(artifact), "digest": artifact_digest,
                  "artifactType": "application/vnd.example.sbom"}
-        index = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [entry]}).encode()
-        client.put_manifest(repo, digest.replace(":", "-"), index, mt.OCI_INDEX)
         assert client.referrers(repo, digest)["manifests"] == [entry]
         assert client.referrers(repo, digest, "application/vnd.other")["manifests"] == []
+        tag_index = json.loads(client.get_manifest(repo, digest.replace(":", "-")).data)
+        assert tag_index["manifests"] == [entry]
 
 
 def test_index_pull_picks_the_platform_and_copy_takes_every_entry(pybuild, busybox_image, docker_registry, repo,

@@ -138,3 +138,16 @@ def test_a_wider_token_serves_narrower_scopes_only():
     assert protocol.scopes_cover(granted, ["repository:a:push", "repository:b:pull"])
     assert not protocol.scopes_cover(granted, ["repository:b:push"])
     assert not protocol.scopes_cover(granted, ["repository:c:pull"])
+
+
+def test_referrers_tag_schema_names_and_entries_follow_the_spec():
+    assert protocol.referrers_tag("sha256:" + "a" * 64) == "sha256-" + "a" * 64
+    assert protocol.referrers_tag("sha512:" + "b" * 128) == "sha512-" + "b" * 64
+    subject = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + "c" * 64, "size": 1}
+    signed = json.dumps({"schemaVersion": 2, "config": {"mediaType": "application/vnd.example.sig"},
+                         "layers": [], "subject": subject, "annotations": {"k": "v"}}).encode()
+    assert protocol.referrer_entry(signed, "application/vnd.oci.image.manifest.v1+json", "sha256:d") == (
+        "sha256:" + "c" * 64,
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:d", "size": len(signed),
+         "artifactType": "application/vnd.example.sig", "annotations": {"k": "v"}})
+    assert protocol.referrer_entry(b'{"schemaVersion": 2, "layers": []}', "x", "sha256:d") is None
