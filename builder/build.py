@@ -7,7 +7,7 @@ This is what `pybuild build` calls; a library user calls `build()` the same way.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from builder.cache import BuildCache
@@ -33,7 +33,7 @@ class BuildRequest:
     labels: Mapping[str, str] = field(default_factory=dict)
     network: str = "host"
     compression: str = "gzip"
-    secrets: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, str | bytes] = field(default_factory=dict)  # id -> file, or the value itself
     source_date_epoch: int | None = None
 
 
@@ -58,14 +58,21 @@ def source_date_epoch(build_args: Mapping[str, str], environ: Mapping[str, str])
     return int(text)
 
 
-def build(store: Store, request: BuildRequest, progress: Progress) -> BuildResult:
+# (reference, platform or None) -> False when the registry has no such image; raises
+# another UserError when it cannot be asked. The builder does not speak HTTP itself.
+PullImage = Callable[[str, "str | None"], bool]
+
+
+def build(store: Store, request: BuildRequest, progress: Progress, *, pull_image: PullImage | None = None,
+          fetch_url: Callable | None = None) -> BuildResult:
     """Build and commit; raises DockerfileError, StepFailed or another UserError, with
-    nothing committed."""
+    nothing committed. `pull_image` fetches a FROM image the store lacks; `fetch_url`
+    (see registry_client.fetch) downloads `ADD https://…` sources."""
     from builder.checks import LintError, lint
     from builder.commit import commit_stage
     from builder.context import BuildContext, SqliteHashMemo
-    from builder.parser import parse
-    from builder.plan import plan_build
+    from builder.parse_cache import cached_parse
+    from builder.plan import BaseImageUnavailable, ImageBase, plan_build
     from builder.solve import SolveOptions, Solver
     from oci.config import ImageConfig
 
@@ -75,14 +82,26 @@ def build(store: Store, request: BuildRequest, progress: Progress) -> BuildResul
         raise UserError(f"unsupported compression {request.compression!r} (gzip, zstd or uncompressed)")
     if request.network not in ("host", "none", "default"):
         raise UserError(f"network mode {request.network!r} is not supported (host or none)")
-    dockerfile = parse(request.dockerfile, file=request.dockerfile_name)
+    dockerfile = cached_parse(request.dockerfile, file=request.dockerfile_name)
     build_args = dict(request.build_args)
 
     def resolve_image(reference: str, platform: str | None) -> ImageConfig | None:
         try:
             return ImageConfig.from_json(store.config_bytes(store.resolve(reference)))
         except ImageNotFound:
-            return None
+            if pull_image is None:
+                return None
+        vertex = progress.vertex(f"[internal] load metadata for {parse_reference(reference)}")
+        try:
+            found = pull_image(reference, platform)
+        except UserError as exc:
+            vertex.error(str(exc))
+            raise BaseImageUnavailable(f"image not found locally and pulling it failed: {exc}") from None
+        if not found:
+            vertex.error("not found")
+            raise BaseImageUnavailable("image not found locally nor in its registry")
+        vertex.done()
+        return ImageConfig.from_json(store.config_bytes(store.resolve(reference)))
 
     definition = progress.vertex(f"[internal] load build definition from {os.path.basename(request.dockerfile_name)}")
     try:
@@ -95,6 +114,16 @@ def build(store: Store, request: BuildRequest, progress: Progress) -> BuildResul
     except UserError as exc:
         definition.error(str(exc))
         raise
+    if pull_image is not None:
+        # COPY --from and RUN --mount from= images are read by the solver from the store.
+        bases = {stage.base.reference for stage in plan.stages if isinstance(stage.base, ImageBase)}
+        for stage in plan.stages:
+            for reference in (r for r in stage.images if r not in bases and not _in_store(store, r)):
+                try:
+                    resolve_image(reference, None)
+                except BaseImageUnavailable as exc:
+                    definition.error(f"{reference}: {exc}")
+                    raise UserError(f"{reference}: {exc}") from None
     definition.done()
     for name in plan.unused_build_args:
         progress.message(f"[Warning] One or more build-args [{name}] were not consumed")
@@ -106,7 +135,7 @@ def build(store: Store, request: BuildRequest, progress: Progress) -> BuildResul
     options = SolveOptions(context=context, dockerfile=request.dockerfile_name, no_cache=request.no_cache,
                            network=network, compression=request.compression,
                            source_date_epoch=request.source_date_epoch, secrets=dict(request.secrets),
-                           hash_memo=memo)
+                           hash_memo=memo, fetch_url=fetch_url)
     cache = BuildCache(store.root / "pybuild.db")
     try:
         with store.lease():
@@ -122,6 +151,14 @@ def build(store: Store, request: BuildRequest, progress: Progress) -> BuildResul
         cache.close()
         memo.close()
     return BuildResult(image, result, warnings)
+
+
+def _in_store(store: Store, reference: str) -> bool:
+    try:
+        store.resolve(reference)
+    except ImageNotFound:
+        return False
+    return True
 
 
 def failure_report(error: StepFailed, source: str) -> str:

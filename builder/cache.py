@@ -86,4 +86,37 @@ class BuildCache:
         return CacheRecord.from_json(row[0]) if row else None
 
     def save_slot(self, slot: str, record: CacheRecord) -> None:
-        self._write("INSERT OR REPLACE INTO build_slots(slot, record) VALUES (?, ?)", (slot, record.to_json()))
+        text = record.to_json()
+        # A cached rebuild finds the record it would write: no commit, no fsync.
+        if self._one("SELECT 1 FROM build_slots WHERE slot = ? AND record = ?", (slot, text)) is None:
+            self._write("INSERT OR REPLACE INTO build_slots(slot, record) VALUES (?, ?)", (slot, text))
+
+    # ---- pruning (builder/prune.py) ----------------------------------------------------
+
+    def steps(self) -> list[tuple[str, str, float]]:
+        """Every record: (key, chain ID, when the step ran)."""
+        with self._lock:
+            return self._db.execute("SELECT key, chain_id, created FROM build_steps").fetchall()
+
+    def pinned_chains(self) -> set[str]:
+        """Snapshots the cache holds pinned in the store (its `snapshot_pins` rows of
+        owner PIN_OWNER), records or not: a step that ran again replaced its record
+        and left the old snapshot pinned."""
+        with self._lock:
+            rows = self._db.execute("SELECT chain_id FROM snapshot_pins WHERE owner = ?", (PIN_OWNER,)).fetchall()
+        return {row[0] for row in rows}
+
+    def delete_steps(self, keys: list[str], *, slots: bool) -> None:
+        """Forget these records, the layer blobs no record names any more and, with
+        `slots`, what explains the next miss of each Dockerfile step."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("DELETE FROM build_steps WHERE key = ?", [(k,) for k in keys])
+                self._db.execute("DELETE FROM build_layer_blobs WHERE diff_id NOT IN (SELECT diff_id FROM build_steps)")
+                if slots:
+                    self._db.execute("DELETE FROM build_slots")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise

@@ -356,6 +356,11 @@ class _Copier:
     where: str
     inodes: dict[tuple[int, int], str] = field(default_factory=dict)
     made: list[str] = field(default_factory=list)
+    # The fresh upperdir of the overlay mounted at target_root, or None. What goes into
+    # a directory this copier made is written there directly: such a directory hides
+    # nothing of the lower layers, and a create through overlayfs costs several times
+    # one on the upper filesystem (a COPY of 5,000 small files: ~2x faster).
+    upper: str | None = None
 
     def owner_of(self, st: os.stat_result) -> tuple[int, int]:
         if self.owner is not None:
@@ -390,6 +395,8 @@ class _Copier:
                 os.utime(directory, (self.epoch, self.epoch))
 
     def show(self, real: str) -> str:
+        if self.upper is not None and real.startswith(self.upper + "/"):
+            real = self.target_root + real[len(self.upper):]
         rel = os.path.relpath(real, self.target_root)
         return "/" if rel == "." else "/" + rel
 
@@ -418,6 +425,7 @@ class _Copier:
         mode = st.st_mode
         if stat.S_ISDIR(mode):
             created = self.directory(target)
+            inside = self.in_upper(target) if created or target in self.made else target
             with os.scandir(src) as scan:
                 entries = sorted(scan, key=lambda e: e.name)
             for entry in entries:
@@ -432,7 +440,7 @@ class _Copier:
                     child_infos.append(child_info)
                 if skipped:
                     continue
-                self.copy_entry(entry.path, child_rel, os.path.join(target, entry.name), child_st,
+                self.copy_entry(entry.path, child_rel, os.path.join(inside, entry.name), child_st,
                                 overwrite=True, filters=filters, infos=tuple(child_infos))
             if created or overwrite:
                 self.set_metadata(src, target, st)
@@ -442,7 +450,7 @@ class _Copier:
             key = (st.st_dev, st.st_ino)
             linked = self.inodes.get(key) if st.st_nlink > 1 else None
             if linked is not None:
-                os.link(linked, target)
+                os.link(self.same_side(linked, target), target)
                 return
             _copy_file(src, target)
             self.stats.files += 1
@@ -456,6 +464,23 @@ class _Copier:
         else:
             raise _error(self.where, f"unsupported file type (socket): {rel or os.path.basename(src)}")
         self.set_metadata(src, target, st)
+
+    def in_upper(self, directory: str) -> str:
+        """Where the entries of `directory`, one this copier made, are written."""
+        if self.upper is None or not directory.startswith(self.target_root + "/"):
+            return directory
+        return self.upper + directory[len(self.target_root):]
+
+    def same_side(self, linked: str, target: str) -> str:
+        """`linked` named through the mount `target` is on: a link cannot cross it."""
+        if self.upper is None:
+            return linked
+        in_upper = self.upper + "/"
+        if target.startswith(in_upper) and not linked.startswith(in_upper):
+            return self.in_upper(linked)
+        if linked.startswith(in_upper) and not target.startswith(in_upper):
+            return self.target_root + linked[len(self.upper):]
+        return linked
 
     def directory(self, target: str) -> bool:
         """Make the directory `target` unless it exists; True when it was made."""
@@ -594,11 +619,13 @@ def match_sources(root: str, source: str, ignore: DockerIgnore | None, where: st
 
 def copy_sources(source_root: str | os.PathLike[str], sources: Sequence[str], dest: str,
                  target_root: str | os.PathLike[str], *, workdir: str = "/",
-                 options: CopyOptions = CopyOptions(), where: str = "") -> CopyStats:
+                 options: CopyOptions = CopyOptions(), where: str = "", upper: str | None = None) -> CopyStats:
     """Copy `sources` (as written, expanded) from `source_root` to `dest` inside
-    `target_root`. `where` (e.g. "Dockerfile:7") starts every error message."""
+    `target_root`. `where` (e.g. "Dockerfile:7") starts every error message. `upper`:
+    when `target_root` is an overlay mount, its upperdir, fresh for this copy."""
     source_root = os.path.realpath(source_root)
     target_root = os.path.realpath(target_root)
+    upper = None if upper is None else os.path.realpath(upper)
     stats = CopyStats()
     owner = resolve_chown(options.chown, target_root, where) if options.chown else None
     chmod = parse_chmod(options.chmod, where) if options.chmod else None
@@ -606,7 +633,8 @@ def copy_sources(source_root: str | os.PathLike[str], sources: Sequence[str], de
     target_dest = destination_path(dest, workdir)
     for source in sources:
         # One copier per source: hardlinks are kept within a source, as fsutil does.
-        copier = _Copier(target_root, owner, chmod, options.reset_owner, options.epoch, stats, where)
+        copier = _Copier(target_root, owner, chmod, options.reset_owner, options.epoch, stats, where,
+                         upper=upper)
         if options.parents:
             _copy_with_parents(copier, source_root, source, target_dest, options.ignore, exclude)
         else:

@@ -8,7 +8,8 @@ written:
 
 - the file name is a digest of all the tables depend on (grammar text, options, lark
   and Python versions; not the plugins, which only change the classes that run the
-  tables), so an existing file is never rewritten: a stale one is no longer looked up;
+  tables), so a good file is never rewritten: a stale one is no longer looked up, and
+  one that does not load is replaced;
 - a new file is written to a temporary name in the same directory, fsync'ed and
   renamed, so a reader never sees half a file;
 - a pickle can run code when loaded, so one is read only from a directory and a file
@@ -53,7 +54,9 @@ def cached_lark(grammar: str, **options: Any) -> Lark:
         with open(path, "rb") as f:
             return Lark.load(f)
     except Exception:  # noqa: BLE001 - a damaged file: unpickling fails in many ways
-        return Lark(grammar, **options)
+        # Replaced, not left to cost every later process a build of the tables (a file
+        # of lark's own `cache=` format once sat under such a name).
+        return _build_and_save(grammar, options, directory, path)
 
 
 def _digest(grammar: str, options: dict[str, Any]) -> str:

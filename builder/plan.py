@@ -49,6 +49,7 @@ from builder.errors import DockerfileError
 from builder.parser import parse
 from builder.shell_lex import ExpansionError, expand
 from oci.config import ContainerConfig, HealthConfig, HistoryEntry, ImageConfig
+from oci.errors import UserError
 
 __all__ = [
     "BuildPlan",
@@ -68,6 +69,11 @@ LAYER_KINDS = frozenset({"RUN", "COPY", "ADD", "WORKDIR"})
 # (reference as written after expansion, platform or None) -> the image's config, or
 # None when there is no such image (the planner then fails naming the FROM line).
 ImageResolver = Callable[[str, str | None], ImageConfig | None]
+
+
+class BaseImageUnavailable(UserError):
+    """What an ImageResolver raises when it knows why an image is missing (not in the
+    store, and its registry has none or cannot be reached); shown on the FROM line."""
 
 
 @dataclass(frozen=True)
@@ -366,7 +372,10 @@ def plan_build(
         needed.add(index)
         state = states[index]
         if isinstance(state.base, ImageBase) and state.base_config is None:
-            config = resolve_image(state.base.reference, state.platform)
+            try:
+                config = resolve_image(state.base.reference, state.platform)
+            except BaseImageUnavailable as exc:
+                raise _fail(file, state.instruction, f"{state.base.reference}: {exc}") from None
             if config is None:
                 raise _fail(file, state.instruction, f"{state.base.reference}: image not found locally")
             state.base_config = config

@@ -30,21 +30,23 @@ in parallel threads, each step either found in the cache or run.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from builder.cache import PIN_OWNER, BuildCache, CachedStep
 from builder.cachekey import CacheRecord, explain_miss, step_key, step_slot
 from builder.context import BuildContext, hash_selection
-from builder.copy import CopyOptions, copy_heredoc, copy_sources, resolve_chown, resolve_in_root
+from builder.copy import CopyOptions, copy_heredoc, copy_sources, resolve_chown, resolve_in_root, url_filename
 from builder.plan import BuildPlan, ImageBase, ScratchBase, Stage, StageBase, Step
 from builder.progress import Progress, Vertex
 from builder.rootview import RootView, in_private_mounts
@@ -112,9 +114,12 @@ class SolveOptions:
     network: str = "host"  # RUN's default: "host" or "none"
     compression: str = "gzip"  # "gzip" | "zstd" | "uncompressed"
     source_date_epoch: int | None = None
-    secrets: Mapping[str, str] = field(default_factory=dict)  # id -> file on this machine
+    secrets: Mapping[str, str | bytes] = field(default_factory=dict)  # id -> file on this machine, or the value
     # Content digests of context files by stat, so a rebuild reads only changed files.
     hash_memo: MutableMapping[str, tuple] | None = None
+    # `ADD https://…`: (url, sink) -> registry_client.fetch.Fetched (digest, size,
+    # last_modified); the builder itself does not speak HTTP.
+    fetch_url: Callable[[str, BinaryIO], object] | None = None
 
 
 def next_chain_id(parent: str | None, diff_id: str) -> str:
@@ -158,12 +163,27 @@ class Solver:
         self._running: set = set()  # RUN containers now running (runner.Container)
         self._running_lock = threading.Lock()
         self._slot_file = os.path.abspath(options.dockerfile)
+        self._downloads: dict[int, str] = {}  # id(step) -> directory of its ADD URLs' files
         self._multi = len(plan.stages) > 1
+        self._zygote = None  # builder.zygote.Zygote while solve() runs, when it could start
 
     # ---- stages -----------------------------------------------------------------
 
     def solve(self) -> StageResult:
         """Run every stage of the plan; the target's result."""
+        from builder.zygote import Zygote
+
+        # Forked now, while this process has one thread: it forks RUN containers faster
+        # than a fresh interpreter starts (builder/zygote.py).
+        if any(step.kind == "RUN" for stage in self.plan.stages for step in stage.steps):
+            self._zygote = Zygote.start()
+        try:
+            return self._solve_stages()
+        finally:
+            if self._zygote is not None:
+                self._zygote.close()
+
+    def _solve_stages(self) -> StageResult:
         with ThreadPoolExecutor(max_workers=max(1, len(self.plan.stages)),
                                 thread_name_prefix="pybuild-stage") as pool:
             for stage in self.plan.stages:
@@ -322,6 +342,8 @@ class Solver:
         except BaseException as exc:
             vertex.error(f"{type(exc).__name__}: {exc}")
             raise
+        finally:
+            self._drop_downloads(step)
 
     def _hit(self, key: str, parent_chain: str | None) -> CachedStep | None:
         cached = self.cache.step(key)
@@ -345,7 +367,8 @@ class Solver:
                 sources = list(step.inputs.get("sources") or [])
                 urls = [s for s in sources if s.startswith(("http://", "https://"))]
                 if urls:
-                    raise self._fail(step, "ADD from a URL is not supported yet")
+                    out["urls"] = self._url_digests(step, urls)
+                    sources = [s for s in sources if s not in urls]
                 if sources:
                     selection = self.options.context.hash(
                         sources, self._copy_options(step, from_context=True), memo=self.options.hash_memo,
@@ -365,6 +388,45 @@ class Solver:
                                            options=self.options.context.copy_options(), memo=self.options.hash_memo)
                 out.setdefault("bind_content", []).append(selection.digest)
         return out
+
+    def _url_digests(self, step: Step, urls: list[str]) -> list[str]:
+        """What keys an `ADD URL`: the --checksum when given (nothing is fetched on a
+        cache hit), else the content, downloaded now as BuildKit does."""
+        checksum = step.inputs.get("checksum")
+        if checksum:
+            return [str(checksum)]
+        return [self._download(step, url) for url in urls]
+
+    def _download(self, step: Step, url: str) -> str:
+        """Fetch `url` into this step's download directory as the file ADD names it
+        (mode 0600, Last-Modified as its mtime); its sha256 digest."""
+        if self.options.fetch_url is None:
+            raise self._fail(step, f"cannot fetch {url}: this build has no HTTP client")
+        directory = self._downloads.get(id(step))
+        if directory is None:
+            directory = self._downloads[id(step)] = tempfile.mkdtemp(prefix="add-url-", dir=self.store.tmp_dir)
+        path = os.path.join(directory, url_filename(url))
+        with open(path, "wb") as sink:
+            fetched = self.options.fetch_url(url, sink)
+        os.chmod(path, 0o600)
+        mtime = getattr(fetched, "last_modified", None)
+        if mtime is not None:
+            os.utime(path, (mtime, mtime))
+        digest = str(getattr(fetched, "digest"))
+        checksum = step.inputs.get("checksum")
+        if checksum:
+            algorithm = str(checksum).partition(":")[0]
+            if algorithm != "sha256":  # --checksum also takes sha384 and sha512
+                with open(path, "rb") as f:
+                    digest = f"{algorithm}:{hashlib.file_digest(f, algorithm).hexdigest()}"
+            if digest != checksum:
+                raise self._fail(step, f"checksum mismatch for {url}: expected {checksum}, got {digest}")
+        return digest
+
+    def _drop_downloads(self, step: Step) -> None:
+        directory = self._downloads.pop(id(step), None)
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
 
     def _source_identity(self, source: int | str) -> str:
         if isinstance(source, int):
@@ -399,6 +461,10 @@ class Solver:
         lowers = [str(p) for p in snapshots]
         if step.kind == "RUN":
             return self._run(step, vertex, lowers, scratch)
+        urls = [s for s in step.inputs.get("sources") or [] if s.startswith(("http://", "https://"))]
+        if urls and id(step) not in self._downloads:
+            for url in urls:  # keyed by --checksum: fetched only now, on a miss
+                self._download(step, url)
         view = RootView(scratch)
         if step.kind == "WORKDIR":
             def work() -> None:
@@ -412,20 +478,29 @@ class Solver:
             def work() -> None:
                 try:
                     root = view.writable(lowers)
-                    self._copy(step, root, None if source_lowers is None else view.readonly(source_lowers))
+                    self._copy(step, root, None if source_lowers is None else view.readonly(source_lowers),
+                               upper=view.upper)
                 finally:
                     view.unmount_all()
         in_private_mounts(work)
         return view.upper
 
-    def _copy(self, step: Step, root: str, source_root: str | None) -> None:
+    def _copy(self, step: Step, root: str, source_root: str | None, upper: str | None = None) -> None:
         from_context = source_root is None
         options = self._copy_options(step, from_context=from_context)
         where = self._where(step)
         sources = list(step.inputs.get("sources") or [])
+        urls = [s for s in sources if s.startswith(("http://", "https://"))]
+        sources = [s for s in sources if s not in urls]
         if sources:
             copy_sources(self.options.context.root if from_context else source_root, sources, step.dest, root,
-                         workdir=step.workdir, options=options, where=where)
+                         workdir=step.workdir, options=options, where=where, upper=upper)
+        if urls:
+            # BuildKit extracts a downloaded archive only with an explicit --unpack=true.
+            unpack = getattr(step.instruction, "unpack", None) is True
+            fetched = dataclasses.replace(options, ignore=None, unpack=unpack)
+            copy_sources(self._downloads[id(step)], [url_filename(u) for u in urls], step.dest, root,
+                         workdir=step.workdir, options=fetched, where=where)
         for heredoc in getattr(step.instruction, "heredocs", ()):
             copy_heredoc(heredoc.name, heredoc.body.encode("utf-8", "surrogateescape"), step.dest, root,
                          workdir=step.workdir, options=options, where=where)
@@ -469,18 +544,23 @@ class Solver:
             # throwaway copies) are visible to it and to nobody else.
             try:
                 with _RunMounts(self, step, scratch, view) as mounts:
-                    spec = RunSpec(layers=lowers, argv=list(step.run_args), env=env, cwd=step.workdir,
-                                   user=step.user, hostname=RUN_HOSTNAME, network=network, mounts=mounts.list,
-                                   scratch=os.path.join(scratch, "container"), keep_upper=True)
+                    spec = RunSpec(layers=lowers, argv=list(step.run_args), env={**env, **mounts.env},
+                                   cwd=step.workdir, user=step.user, hostname=RUN_HOSTNAME, network=network,
+                                   mounts=mounts.list, scratch=os.path.join(scratch, "container"), keep_upper=True)
                     read_fd, write_fd = os.pipe()
                     reader = threading.Thread(target=_pump, args=(read_fd, vertex), daemon=True)
                     reader.start()
                     try:
-                        container = Container(spec, stdout=write_fd, stderr=write_fd)
+                        # The zygote's mount namespace lacks what _RunMounts mounted here.
+                        zygote = None if step.inputs.get("mounts") else self._zygote
+                        container = Container(spec, stdout=write_fd, stderr=write_fd) if zygote is None else None
                         with self._running_lock:
                             if self._failed.is_set():
                                 raise _Cancelled()
-                            container.start()
+                            if zygote is not None:
+                                container = zygote.run(spec, write_fd)
+                            else:
+                                container.start()
                             self._running.add(container)
                         try:
                             return container.wait()
@@ -515,8 +595,15 @@ class Solver:
             counting = _Counting(writer)
             write_tree(upper, counting, overlay=True, source_date_epoch=self.options.source_date_epoch)
             digests = writer.close()
-            info = blob.commit(digests.digest)
-        descriptor = Descriptor(COMPRESSIONS[compression], info.digest, info.size)
+            if self.store.has_blob(digests.digest):
+                # The same bytes are stored (an empty layer, a step that wrote the same
+                # files): no fsync and rename; the build's lease keeps them from a prune.
+                blob.abort()
+                digest, size = digests.digest, blob.size
+            else:
+                info = blob.commit(digests.digest)
+                digest, size = info.digest, info.size
+        descriptor = Descriptor(COMPRESSIONS[compression], digest, size)
         chain = next_chain_id(parent_chain, digests.diff_id)
         snapshot = self.store.add_snapshot(chain, parent_chain, digests.diff_id, Path(upper))
         self.store.pin_snapshot(chain, PIN_OWNER)
@@ -552,6 +639,7 @@ class _RunMounts:
         self.scratch = scratch
         self.view = view
         self.list: list = []
+        self.env: dict[str, str] = {}  # secrets mounted as variables (`env=`)
         self._held: list[threading.Lock] = []
 
     def __enter__(self) -> _RunMounts:
@@ -610,9 +698,21 @@ class _RunMounts:
                 os.rename(staging, path)
             except OSError:
                 shutil.rmtree(staging, ignore_errors=True)
-        if options.get("sharing") in ("locked", "private"):
+        sharing = options.get("sharing") or "shared"
+        if sharing == "locked":
             lock = self.solver.cache_lock(name)
             lock.acquire()
+            self._held.append(lock)
+        elif sharing == "private":
+            # BuildKit makes a new cache for a second concurrent user instead of waiting;
+            # that one is thrown away with the step.
+            lock = self.solver.cache_lock(name)
+            if not lock.acquire(blocking=False):
+                fresh = os.path.join(self.scratch, f"cache-{len(self.list)}")
+                os.mkdir(fresh)
+                os.chmod(fresh, int(str(options.get("mode") or "755"), 8))
+                os.chown(fresh, int(options.get("uid") or 0), int(options.get("gid") or 0))
+                return fresh
             self._held.append(lock)
         return str(path)
 
@@ -625,10 +725,19 @@ class _RunMounts:
             if options.get("required"):
                 raise self._fail(f"secret {ident} not found (pass it with --secret id={ident},src=FILE)")
             return None
-        if "env" in options and "target" not in options:
-            raise self._fail("secrets as environment variables are not supported yet")
+        if "env" in options:
+            # In the process's environment only: RunSpec's env reaches no config or history.
+            value = source if isinstance(source, bytes) else Path(source).read_bytes()
+            self.env[str(options["env"])] = value.decode("utf-8", "surrogateescape")
+            if "target" not in options:
+                return None
         copy = os.path.join(self.scratch, f"secret-{len(self.list)}")
-        shutil.copyfile(source, copy)
+        if isinstance(source, bytes):  # --secret id=…,env=VAR: the value, never a file of its own
+            fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+            with os.fdopen(fd, "wb") as f:
+                f.write(source)
+        else:
+            shutil.copyfile(source, copy)
         os.chmod(copy, int(str(options.get("mode") or "400"), 8))
         os.chown(copy, int(options.get("uid") or 0), int(options.get("gid") or 0))
         return Mount(str(options.get("target") or f"/run/secrets/{ident}"), source=copy, readonly=True)

@@ -21,6 +21,7 @@ import sys
 # top-level command -> (module, one line of help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("pybuild.commands.build", "Build an image from a Dockerfile"),
+    "builder": ("pybuild.commands.builder", "Manage the build cache (prune)"),
     "import": ("pybuild.commands.images", "Import a root filesystem tarball as an image"),
     "images": ("pybuild.commands.images", "List images"),
     "tag": ("pybuild.commands.images", "Create a tag that refers to an image"),

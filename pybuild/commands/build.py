@@ -1,20 +1,82 @@
-"""`pybuild build` (also `pybuild -t NAME .`): build an image from a Dockerfile, docker's flags."""
+"""`pybuild build` (also `pybuild -t NAME .`): build an image from a Dockerfile, docker's flags.
 
-from __future__ import annotations
+A cached rebuild costs little more than starting Python, so typer (~30 ms of imports)
+stays out of it: `fast_main` parses the flags by hand and declines (returns None) what
+it does not plainly understand (`--help`, an unknown or malformed flag); pybuild/main.py
+then hands the same arguments to the typer app (`app`, built on first access), which
+declares the same flags and prints help and usage errors. A test keeps the two flag
+lists equal.
+"""
 
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Optional
 
-import typer
+# flag -> (parameter, takes a value, may repeat); the typer app declares the same
+FLAGS: dict[str, tuple[str, bool, bool]] = {
+    "--tag": ("tag", True, True), "-t": ("tag", True, True),
+    "--file": ("file", True, False), "-f": ("file", True, False),
+    "--build-arg": ("build_arg", True, True),
+    "--target": ("target", True, False),
+    "--no-cache": ("no_cache", False, False),
+    "--label": ("label", True, True),
+    "--network": ("network", True, False),
+    "--progress": ("progress", True, False),
+    "--quiet": ("quiet", False, False), "-q": ("quiet", False, False),
+    "--iidfile": ("iidfile", True, False),
+    "--compression": ("compression", True, False),
+    "--platform": ("platform", True, False),
+    "--output": ("output", True, False), "-o": ("output", True, False),
+    "--secret": ("secret", True, True),
+}
 
-app = typer.Typer(pretty_exceptions_enable=False, add_completion=False, no_args_is_help=True)
+
+def parse_build_args(args: list[str]) -> dict | None:
+    """The parameters of `execute` from `pybuild build ARGS…`, or None when the typer
+    app should read them (help, an unknown or malformed flag, no or several contexts)."""
+    values: dict = {"context": None}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if not arg.startswith("-") or arg == "-":
+            if values["context"] is not None:
+                return None
+            values["context"] = arg
+            continue
+        name, eq, inline = arg.partition("=")
+        spec = FLAGS.get(name) if name.startswith("--") else FLAGS.get(arg)
+        if spec is None:
+            return None
+        param, takes_value, repeats = spec
+        if not takes_value:
+            if eq:
+                return None
+            values[param] = True
+            continue
+        if eq:
+            value = inline
+        elif i < len(args):
+            value = args[i]
+            i += 1
+        else:
+            return None
+        if repeats:
+            values.setdefault(param, []).append(value)
+        else:
+            values[param] = value  # the last one wins, as with typer
+    if values["context"] is None:
+        return None
+    if "iidfile" in values:
+        values["iidfile"] = Path(values["iidfile"])
+    return values
 
 
-@app.callback()
-def build_commands() -> None:
-    """Build images from a Dockerfile."""
+def fast_main(args: list[str]) -> int | None:
+    """Build from `pybuild build ARGS…` (ARGS after the word `build`) without typer."""
+    values = parse_build_args(args)
+    return None if values is None else execute(**values)
 
 
 def _pairs(values: list[str], flag: str, from_env: bool) -> dict[str, str]:
@@ -51,12 +113,13 @@ def _csv_options(value: str, flag: str) -> dict[str, str]:
     return out
 
 
-def _secrets(values: list[str]) -> dict[str, str]:
-    """`--secret id=ID,src=FILE` or `id=ID,env=VAR` (the variable's value goes to a temp
-    file); `id=ID` alone reads the file ID, as buildx does."""
+def _secrets(values: list[str]) -> dict[str, str | bytes]:
+    """`--secret id=ID,src=FILE` (the file's path) or `id=ID,env=VAR` (the variable's
+    value, kept in memory: no copy of it is left on disk); `id=ID` alone reads the file
+    ID, as buildx does."""
     from oci.errors import UserError
 
-    out = {}
+    out: dict[str, str | bytes] = {}
     for value in values:
         options = _csv_options(value, "--secret")
         ident = options.get("id")
@@ -64,13 +127,10 @@ def _secrets(values: list[str]) -> dict[str, str]:
             raise UserError(f"invalid --secret {value!r}: id= is required")
         source = options.get("src") or options.get("source")
         if source is None and "env" in options:
-            import tempfile
-
             if options["env"] not in os.environ:
                 raise UserError(f"--secret {value!r}: environment variable {options['env']} is not set")
-            fd, source = tempfile.mkstemp(prefix="pybuild-secret-")
-            with os.fdopen(fd, "w") as f:
-                f.write(os.environ[options["env"]])
+            out[ident] = os.environb[os.fsencode(options["env"])]
+            continue
         if source is None:
             source = ident if os.path.isfile(ident) else None
         if source is None or not os.path.isfile(source):
@@ -79,30 +139,12 @@ def _secrets(values: list[str]) -> dict[str, str]:
     return out
 
 
-@app.command("build")
-def build_command(
-    context: Annotated[str, typer.Argument(help="Build context directory")],
-    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Name and optionally a tag "
-                                                     "(name:tag); may be given several times")] = None,
-    file: Annotated[Optional[str], typer.Option("--file", "-f", help="Dockerfile (default: CONTEXT/Dockerfile; "
-                                                "'-' reads standard input)")] = None,
-    build_arg: Annotated[Optional[list[str]], typer.Option("--build-arg", help="Set a build-time variable "
-                                                           "(NAME=VALUE, or NAME from the environment)")] = None,
-    target: Annotated[Optional[str], typer.Option("--target", help="Build this stage")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the cache")] = False,
-    label: Annotated[Optional[list[str]], typer.Option("--label", help="Set a label (NAME=VALUE)")] = None,
-    network: Annotated[str, typer.Option("--network", help="Network of RUN steps: host or none")] = "host",
-    progress: Annotated[str, typer.Option("--progress", help="auto, tty or plain")] = "auto",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the image ID")] = False,
-    iidfile: Annotated[Optional[Path], typer.Option("--iidfile", help="Write the image ID to this file")] = None,
-    compression: Annotated[str, typer.Option("--compression", help="Layer compression: gzip, zstd or "
-                                             "uncompressed")] = "gzip",
-    platform: Annotated[Optional[str], typer.Option("--platform", help="Target platform (only the host's)")] = None,
-    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Also export: type=local,dest=DIR | "
-                                                  "type=docker|oci,dest=FILE.tar")] = None,
-    secret: Annotated[Optional[list[str]], typer.Option("--secret", help="Secret for RUN --mount=type=secret: "
-                                                        "id=ID,src=FILE or id=ID,env=VAR")] = None,
-) -> None:
+def execute(context: str, tag: Optional[list[str]] = None, file: Optional[str] = None,
+            build_arg: Optional[list[str]] = None, target: Optional[str] = None, no_cache: bool = False,
+            label: Optional[list[str]] = None, network: str = "host", progress: str = "auto",
+            quiet: bool = False, iidfile: Optional[Path] = None, compression: str = "gzip",
+            platform: Optional[str] = None, output: Optional[str] = None,
+            secret: Optional[list[str]] = None) -> int:
     """Build an image from a Dockerfile."""
     from builder.build import BuildRequest, build, failure_report, source_date_epoch
     from builder.buildargs import Platform, host_platform
@@ -142,7 +184,8 @@ def build_command(
     view = make_progress(progress, quiet=quiet)
     try:
         with Store.open() as store:
-            result = build(store, request, view)
+            result = build(store, request, view, fetch_url=_fetch_url,
+                           pull_image=lambda ref, platform: _pull_base(store, ref, platform))
             if exports is not None:
                 _export(store, result, exports)
     except StepFailed as exc:
@@ -152,7 +195,7 @@ def build_command(
     except DockerfileError as exc:
         view.close()
         print(f"Error: {exc.render()}", file=sys.stderr)
-        raise typer.Exit(1) from None
+        return 1
     finally:
         view.close()
     summary = build_summary(result.warnings)
@@ -162,6 +205,19 @@ def build_command(
         _write_atomic(iidfile, result.image.id)
     if quiet:
         print(result.image.id)
+    return 0
+
+
+def _fetch_url(url, sink):
+    from registry_client.fetch import fetch_url
+
+    return fetch_url(url, sink)
+
+
+def _pull_base(store, reference: str, platform: str | None) -> bool:
+    from registry_client.basepull import pull_base_image
+
+    return pull_base_image(store, reference, platform)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -203,3 +259,54 @@ def _export(store, result, exports: dict[str, str]) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _typer_app():
+    import typer
+
+    app = typer.Typer(pretty_exceptions_enable=False, add_completion=False, no_args_is_help=True)
+
+    @app.callback()
+    def build_commands() -> None:
+        """Build images from a Dockerfile."""
+
+    @app.command("build")
+    def build_command(
+        context: str = typer.Argument(..., help="Build context directory"),
+        tag: Optional[list[str]] = typer.Option(None, "--tag", "-t", help="Name and optionally a tag "
+                                                "(name:tag); may be given several times"),
+        file: Optional[str] = typer.Option(None, "--file", "-f", help="Dockerfile (default: CONTEXT/Dockerfile; "
+                                           "'-' reads standard input)"),
+        build_arg: Optional[list[str]] = typer.Option(None, "--build-arg", help="Set a build-time variable "
+                                                      "(NAME=VALUE, or NAME from the environment)"),
+        target: Optional[str] = typer.Option(None, "--target", help="Build this stage"),
+        no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the cache"),
+        label: Optional[list[str]] = typer.Option(None, "--label", help="Set a label (NAME=VALUE)"),
+        network: str = typer.Option("host", "--network", help="Network of RUN steps: host or none"),
+        progress: str = typer.Option("auto", "--progress", help="auto, tty or plain"),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the image ID"),
+        iidfile: Optional[Path] = typer.Option(None, "--iidfile", help="Write the image ID to this file"),
+        compression: str = typer.Option("gzip", "--compression", help="Layer compression: gzip, zstd or "
+                                        "uncompressed"),
+        platform: Optional[str] = typer.Option(None, "--platform", help="Target platform (only the host's)"),
+        output: Optional[str] = typer.Option(None, "--output", "-o", help="Also export: type=local,dest=DIR | "
+                                             "type=docker|oci,dest=FILE.tar"),
+        secret: Optional[list[str]] = typer.Option(None, "--secret", help="Secret for RUN --mount=type=secret: "
+                                                   "id=ID,src=FILE or id=ID,env=VAR"),
+    ) -> None:
+        """Build an image from a Dockerfile."""
+        code = execute(context, tag=tag, file=file, build_arg=build_arg, target=target, no_cache=no_cache,
+                       label=label, network=network, progress=progress, quiet=quiet, iidfile=iidfile,
+                       compression=compression, platform=platform, output=output, secret=secret)
+        if code:
+            raise typer.Exit(code)
+
+    return app
+
+
+def __getattr__(name: str):
+    # `app` is built on first use: only help and usage errors need typer
+    if name == "app":
+        globals()["app"] = app = _typer_app()
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

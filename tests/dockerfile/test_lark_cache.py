@@ -49,3 +49,15 @@ def test_a_cache_file_others_can_write_is_not_loaded(cache_home: Path):
     os.chmod(planted, 0o666)
     assert cached_lark(GRAMMAR, parser="lalr").parse("a b").children == ["a", "b"]
     assert planted.read_bytes() == b"not a pickle lark wrote"
+
+
+def test_a_cache_file_that_does_not_load_is_replaced_by_a_good_one(cache_home: Path):
+    cached_lark(GRAMMAR, parser="lalr")
+    (damaged,) = cache_home.iterdir()
+    damaged.write_bytes(b"6f1c\nnot what lark.save writes")
+    os.chmod(damaged, 0o600)
+    assert cached_lark(GRAMMAR, parser="lalr").parse("a b").children == ["a", "b"]
+    stamp = damaged.stat().st_mtime_ns
+    assert damaged.read_bytes().startswith(b"\x80")  # a pickle again
+    cached_lark(GRAMMAR, parser="lalr")
+    assert damaged.stat().st_mtime_ns == stamp
