@@ -23,8 +23,9 @@ import hashlib
 import os
 import stat
 import sys
-import tempfile
 from typing import TYPE_CHECKING, Any
+
+from oci.atomicfile import atomic_writer
 
 if TYPE_CHECKING:
     from lark import Lark
@@ -45,7 +46,7 @@ def cached_lark(grammar: str, **options: Any) -> Lark:
     try:
         info = os.lstat(path)
     except FileNotFoundError:
-        return _build_and_save(grammar, options, directory, path)
+        return _build_and_save(grammar, options, path)
     except OSError:
         return Lark(grammar, **options)
     if not _private(info) or not stat.S_ISREG(info.st_mode):
@@ -56,7 +57,7 @@ def cached_lark(grammar: str, **options: Any) -> Lark:
     except Exception:  # noqa: BLE001 - a damaged file: unpickling fails in many ways
         # Replaced, not left to cost every later process a build of the tables (a file
         # of lark's own `cache=` format once sat under such a name).
-        return _build_and_save(grammar, options, directory, path)
+        return _build_and_save(grammar, options, path)
 
 
 def _digest(grammar: str, options: dict[str, Any]) -> str:
@@ -68,21 +69,15 @@ def _digest(grammar: str, options: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _build_and_save(grammar: str, options: dict[str, Any], directory: str,
-                    path: str) -> Lark:
+def _build_and_save(grammar: str, options: dict[str, Any], path: str) -> Lark:
     from lark import Lark
 
     parser = Lark(grammar, **options)
-    fd, temp = tempfile.mkstemp(prefix=".lark-", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_writer(path, mode=0o600) as f:
             parser.save(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
     except OSError:
-        # Not saved (a full disk...): the parser works all the same.
-        os.unlink(temp)
+        pass  # not saved (a full disk...): the parser works all the same
     return parser
 
 

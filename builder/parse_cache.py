@@ -19,10 +19,10 @@ import os
 import pickle
 import stat
 import sys
-import tempfile
 from typing import TYPE_CHECKING
 
 from builder.lark_cache import _private, _private_directory
+from oci.atomicfile import atomic_writer
 
 if TYPE_CHECKING:
     from builder.ast import Dockerfile
@@ -84,17 +84,11 @@ def _digest(text: str, file: str) -> str:
 
 def _parse_and_save(text: str, file: str, directory: str, path: str) -> Dockerfile:
     result = _parse(text, file)  # raises on an error: nothing is saved
-    fd, temp = tempfile.mkstemp(prefix=".parsed-", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_writer(path, mode=0o600) as f:
             pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
     except OSError:
-        # Not saved (a full disk...): the result is good all the same.
-        os.unlink(temp)
-        return result
+        return result  # not saved (a full disk...): the result is good all the same
     _prune(directory)
     return result
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from oci.atomicfile import atomic_write
 from registry_client.errors import CredentialsError
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
@@ -136,17 +136,7 @@ class DockerConfig:
     def _write(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         payload = (json.dumps(self.data, indent="\t") + "\n").encode()
-        fd, tmp = tempfile.mkstemp(prefix=".config.json.", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o600)
-            os.rename(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.path, payload, mode=0o600)
 
 
 def _decode_entry(entry: dict, path: Path) -> Credentials:

@@ -15,11 +15,10 @@ so that layout tools (e.g. `umoci gc`) still see their blobs as in use."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from oci.atomicfile import atomic_write
 from oci.mediatypes import OCI_INDEX, OCI_LAYOUT_VERSION
 from oci.reference import Reference, parse_reference
 
@@ -56,26 +55,12 @@ def index_document(entries: list[LayoutEntry]) -> dict:
     return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_oci_layout(root: Path) -> None:
     path = root / "oci-layout"
     if not path.exists():
-        write_atomic(path, json.dumps({"imageLayoutVersion": OCI_LAYOUT_VERSION}).encode())
+        atomic_write(path, json.dumps({"imageLayoutVersion": OCI_LAYOUT_VERSION}).encode())
 
 
 def write_index(root: Path, entries: list[LayoutEntry]) -> None:
     document = index_document(entries)
-    write_atomic(root / "index.json", json.dumps(document, indent=2).encode() + b"\n")
+    atomic_write(root / "index.json", json.dumps(document, indent=2).encode() + b"\n")

@@ -4,7 +4,6 @@ history, save, load and `image prune` (also reachable as `image ls/rm/…`)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from datetime import datetime, timezone
@@ -479,10 +478,9 @@ def save(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file, instead of STDOUT"),
 ) -> None:
     """Save one or more images to a tar archive (docker-archive and OCI layout in one)."""
-    import tempfile
-
     from oci.archive import save as save_archive
     from oci.archive import select_images
+    from oci.atomicfile import atomic_writer
     from oci.errors import UserError
 
     with _store() as store:
@@ -496,17 +494,8 @@ def save(
         directory = output.resolve().parent
         if not directory.is_dir():
             raise UserError(f"failed to save image: invalid output path: directory {str(directory)!r} does not exist")
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                save_archive(store, entries, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
-            os.rename(tmp, output)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_writer(output) as f:
+            save_archive(store, entries, f)
 
 
 image_app.command("save")(save)
