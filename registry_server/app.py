@@ -14,10 +14,14 @@ from pathlib import Path
 from aiohttp import web
 
 from registry_server import base, blobs, catalog, manifests, referrers, tags, uploads
+from registry_server.auth import AuthConfig, setup_auth
+from registry_server.config import ServerConfig
 from registry_server.context import STORAGE
 from registry_server.errors import Err, RegistryError
 from registry_server.names import validate_name
+from registry_server.ops import setup_ops
 from registry_server.storage import Storage
+from registry_server.web import setup_web
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 
@@ -94,9 +98,10 @@ async def _api_version_header(request: web.Request, response: web.StreamResponse
     response.headers["Docker-Distribution-Api-Version"] = "registry/2.0"
 
 
-def make_app(root: Path) -> web.Application:
+def make_app(root: Path, config: ServerConfig | None = None) -> web.Application:
     """The registry over the store at `root`; call once per worker process (it opens the
     SQLite connection)."""
+    config = config or ServerConfig()
     app = web.Application(middlewares=[spec_errors])
     app[STORAGE] = Storage(root)
     app.router.add_route("*", "/v2", dispatch)
@@ -107,4 +112,8 @@ def make_app(root: Path) -> web.Application:
         app[STORAGE].close()
 
     app.on_cleanup.append(close_storage)
+    setup_ops(app, root, config.log.access)
+    # The [auth] table of the configuration file, under PYBUILD_REGISTRY_AUTH_* variables.
+    setup_auth(app, root, AuthConfig.from_env(base=config.auth))
+    setup_web(app, root)
     return app

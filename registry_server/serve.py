@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from oci.errors import UserError
+from registry_server.config import ServerConfig
 
 LISTEN_BACKLOG = 1024
 # A worker that dies sooner than this after its start is not restarted (it would loop).
@@ -46,23 +47,31 @@ def bind(addr: str) -> socket.socket:
     return sock
 
 
-def run_worker(sock: socket.socket, root: Path) -> None:
-    from aiohttp import web
-
+def run_worker(sock: socket.socket, root: Path, config: ServerConfig) -> None:
+    from registry_server import shutdown
     from registry_server.app import make_app
+    from registry_server.tls import server_context
 
-    web.run_app(make_app(root), sock=sock, print=None, access_log=None,
-                handle_signals=True, shutdown_timeout=10)
+    # On SIGTERM: stop accepting, let requests in progress finish for up to
+    # shutdown_timeout seconds, then cancel what is left.
+    shutdown.run(make_app(root, config), sock, server_context(config.tls, root),
+                 config.shutdown_timeout)
 
 
-def _spawn(sock: socket.socket, root: Path) -> int:
+def _spawn(sock: socket.socket, root: Path, config: ServerConfig, gc: bool = False) -> int:
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-            run_worker(sock, root)
+            if gc:
+                from registry_server.gc_loop import run_gc_loop
+
+                sock.close()
+                run_gc_loop(root, config.gc)
+            else:
+                run_worker(sock, root, config)
         except BaseException:
             import traceback
 
@@ -73,14 +82,40 @@ def _spawn(sock: socket.socket, root: Path) -> int:
     return pid
 
 
-def serve(addr: str, root: Path, workers: int) -> None:
+def _create_databases(root: Path) -> None:
+    """Creates the SQLite schemas (and switches them to WAL) once, before the workers
+    exist: workers opening a brand-new database together race on `journal_mode = WAL`
+    and one of them fails with "database is locked"."""
+    from registry_server.accounts import Accounts
+    from registry_server.search_index import SearchIndex
+    from registry_server.storage import Storage
+
+    Storage(root).close()
+    SearchIndex(root / "registry.db").close()
+    Accounts.in_root(root).close()
+
+
+def serve(addr: str, root: Path, workers: int, config: ServerConfig | None = None) -> None:
+    from registry_server.auth import AuthConfig
+    from registry_server.ops import clear_snapshots
+    from registry_server.tls import server_context
+
+    config = config or ServerConfig()
+    # Checked here so that a bad [auth] setting is one error line, not one per worker.
+    AuthConfig.from_env(base=config.auth)
     root.mkdir(parents=True, exist_ok=True)
+    # Made (and checked) once here: a bad key is one error line, not one per worker, and
+    # a self-signed certificate is generated before the workers race to make it.
+    tls = server_context(config.tls, root)
+    clear_snapshots(root)
+    _create_databases(root)
     sock = bind(addr)
     host, port = sock.getsockname()[:2]
-    print(f"pybuild registry listening on http://{host}:{port} "
+    print(f"pybuild registry listening on {'https' if tls else 'http'}://{host}:{port} "
           f"(root {root}, {workers} worker{'s' if workers != 1 else ''})", file=sys.stderr, flush=True)
-    if workers <= 1:
-        run_worker(sock, root)
+    scheduled_gc = config.gc.interval > 0
+    if workers <= 1 and not scheduled_gc:
+        run_worker(sock, root, config)
         return
     # Imported before forking so the workers share these pages instead of each importing.
     importlib.import_module("registry_server.app")
@@ -100,7 +135,10 @@ def serve(addr: str, root: Path, workers: int) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for _ in range(workers):
-        children[_spawn(sock, root)] = time.monotonic()
+        children[_spawn(sock, root, config)] = time.monotonic()
+    gc_pid = _spawn(sock, root, config, gc=True) if scheduled_gc else None
+    if gc_pid is not None:
+        children[gc_pid] = time.monotonic()
     while children:
         try:
             pid, status = os.wait()
@@ -118,5 +156,9 @@ def serve(addr: str, root: Path, workers: int) -> None:
             continue
         print(f"registry worker {pid} exited (status {status}); starting another",
               file=sys.stderr, flush=True)
-        children[_spawn(sock, root)] = time.monotonic()
+        if pid == gc_pid:
+            gc_pid = _spawn(sock, root, config, gc=True)
+            children[gc_pid] = time.monotonic()
+        else:
+            children[_spawn(sock, root, config)] = time.monotonic()
     sock.close()

@@ -8,10 +8,13 @@ from typing import Optional
 
 import typer
 
+from pybuild.commands.registry_users import user_app
+
 app = typer.Typer(pretty_exceptions_enable=False, add_completion=False, no_args_is_help=True)
 registry_app = typer.Typer(pretty_exceptions_enable=False, add_completion=False,
                            no_args_is_help=True, help="Run and manage the bundled registry")
 app.add_typer(registry_app, name="registry")
+registry_app.add_typer(user_app, name="user")
 
 
 def default_root() -> Path:
@@ -27,15 +30,30 @@ def default_root() -> Path:
 
 @registry_app.command("serve")
 def serve(
-    addr: str = typer.Option("127.0.0.1:5000", "--addr", help="HOST:PORT to listen on"),
+    addr: Optional[str] = typer.Option(
+        None, "--addr", help="HOST:PORT to listen on [default: 127.0.0.1:5000]"),
     root: Optional[Path] = typer.Option(None, "--root", help="Where blobs and metadata live"),
     workers: Optional[int] = typer.Option(
         None, "--workers", min=1, help="Worker processes sharing the store [default: CPUs]"),
+    config_file: Optional[Path] = typer.Option(
+        None, "--config", help="TOML settings (flags and PYBUILD_REGISTRY_* override them)"),
+    tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="PEM certificate (with --tls-key)"),
+    tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="PEM private key"),
+    tls_self_signed: bool = typer.Option(
+        False, "--tls-self-signed", help="HTTPS with a certificate for 127.0.0.1/localhost kept in ROOT/tls"),
+    access_log: Optional[str] = typer.Option(
+        None, "--access-log", help="Log each request to FILE, or - for stderr [default: off]"),
+    gc_interval: Optional[float] = typer.Option(
+        None, "--gc-interval", min=0, help="Minutes between online garbage collections [default: never]"),
 ) -> None:
-    """Serve the OCI distribution API (v1.1) on ADDR."""
+    """Serve the OCI distribution API (v1.1), the web page and /metrics on ADDR."""
+    from registry_server import config as settings
     from registry_server.serve import serve as run
 
-    run(addr, root or default_root(), workers or os.cpu_count() or 1)
+    config = settings.load(config_file, addr=addr, root=root, workers=workers, tls_cert=tls_cert,
+                           tls_key=tls_key, tls_self_signed=tls_self_signed,
+                           access_log=access_log, gc_interval=gc_interval)
+    run(config.addr, config.root or default_root(), config.workers or os.cpu_count() or 1, config)
 
 
 @registry_app.command("gc")
