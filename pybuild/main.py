@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("pybuild.commands.run", "Run a command in a new container"),
     "parse": ("pybuild.commands.dockerfile", "Print a Dockerfile's syntax tree"),
     "lint": ("pybuild.commands.lint", "Check a Dockerfile against the build checks"),
-    "registry": ("pybuild.commands.registry", "Run the bundled registry server (serve, gc)"),
+    "registry": ("pybuild.commands.registry", "Run and manage the bundled registry server (serve, gc, user)"),
     "login": ("pybuild.commands.registry_client", "Log in to a registry"),
     "logout": ("pybuild.commands.registry_client", "Log out from a registry"),
     "push": ("pybuild.commands.registry_client", "Push an image to a registry"),
