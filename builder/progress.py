@@ -1,11 +1,11 @@
 """What a build shows while it runs: one numbered vertex per step, as BuildKit does.
 
 The solver reports through `Vertex` handles (`progress.vertex(name)` then `log`,
-`cached`, `note`, `done` or `error`), from any thread. Three views render them:
+`cached`, `note`, `done`, `canceled` or `error`), from any thread. Three views render them:
 
 - `PlainProgress` (`--progress=plain`, and `auto` when stderr is not a terminal): BuildKit's
   plain lines, `#5 [2/3] RUN make`, `#5 0.512 <output line>`, `#5 CACHED`, `#5 DONE 0.6s`,
-  `#5 ERROR: …`.
+  `#5 CANCELED`, `#5 ERROR: …`.
 - `TtyProgress` (`tty`, and `auto` on a terminal): a rich live view with one line per
   step (state and time) and the last output lines of the steps running.
 - `QuietProgress` (`-q`): nothing.
@@ -32,7 +32,7 @@ class Vertex:
         self.name = name
         self.started = time.monotonic()
         self.finished: float | None = None
-        self.state = "running"  # running | cached | done | error
+        self.state = "running"  # running | cached | done | canceled | error
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._partial = b""
 
@@ -70,6 +70,10 @@ class Vertex:
     def done(self) -> None:
         self._finish("done")
         self.progress._on_end(self, f"DONE {self.elapsed:.1f}s")
+
+    def canceled(self) -> None:
+        self._finish("canceled")
+        self.progress._on_end(self, "CANCELED")
 
     def error(self, message: str) -> None:
         self._finish("error")
@@ -166,8 +170,10 @@ class TtyProgress(Progress):
         out.append(f"[+] Building {elapsed:.1f}s ({sum(v.state != 'running' for v in vertices)}/{len(vertices)})\n",
                    style="bold")
         for vertex in vertices:
-            style = {"running": "blue", "cached": "dim", "done": "green", "error": "bold red"}[vertex.state]
-            state = {"running": "", "cached": "CACHED ", "done": "", "error": "ERROR "}[vertex.state]
+            style = {"running": "blue", "cached": "dim", "done": "green", "canceled": "yellow",
+                     "error": "bold red"}[vertex.state]
+            state = {"running": "", "cached": "CACHED ", "done": "", "canceled": "CANCELED ",
+                     "error": "ERROR "}[vertex.state]
             width = max(self.console.width - 12, 20)
             out.append(f" => {state}{vertex.name}"[:width].ljust(width), style=style)
             out.append(f"{vertex.elapsed:6.1f}s\n", style=style)

@@ -186,16 +186,17 @@ class Solver:
     def _solve_stages(self) -> StageResult:
         with ThreadPoolExecutor(max_workers=max(1, len(self.plan.stages)),
                                 thread_name_prefix="pybuild-stage") as pool:
-            for stage in self.plan.stages:
-                self._results[stage.index] = pool.submit(self._guarded, stage)
             errors = []
             try:
+                for stage in self.plan.stages:
+                    self._results[stage.index] = pool.submit(self._guarded, stage)
                 for stage in self.plan.stages:
                     exc = self._results[stage.index].exception()
                     if exc is not None and not isinstance(exc, _Cancelled):
                         errors.append(exc)
             except KeyboardInterrupt:
-                # Ctrl-C reaches only this thread: stop the stages and kill what runs.
+                # Ctrl-C (or the CLI's SIGTERM handler) reaches only this thread: stop the
+                # stages and kill what runs; leaving the pool waits for their cleanup.
                 self._failed.set()
                 with self._running_lock:
                     for container in self._running:
@@ -339,6 +340,9 @@ class Solver:
             failed = self._fail(step, reason)
             failed.vertex = vertex
             raise failed from None
+        except _Cancelled:
+            vertex.canceled()
+            raise
         except BaseException as exc:
             vertex.error(f"{type(exc).__name__}: {exc}")
             raise
@@ -576,6 +580,10 @@ class Solver:
                 view.unmount_all()
 
         result = in_private_mounts(work)
+        if result.canceled:
+            # Killed by the build's cancel (only it sends the runner's kill): no layer, no
+            # cache record. A process killed by any other signal is a failure below.
+            raise _Cancelled()
         if result.exit_code != 0 or result.upper is None:
             shown = " ".join(step.run_args)
             why = f"exit code: {result.exit_code}"
@@ -617,7 +625,8 @@ class Solver:
 
 
 class _Cancelled(Exception):
-    """A stage stopped because another one failed (that one's error is reported)."""
+    """A stage stopped because another one failed (that one's error is reported) or the
+    build was canceled."""
 
 
 def _pump(fd: int, vertex: Vertex) -> None:

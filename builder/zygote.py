@@ -119,6 +119,9 @@ def _serve(sock: socket.socket) -> None:
     # Ctrl-C is the build's to handle (it cancels the containers). A handler, not
     # SIG_IGN, which the RUN commands would inherit through exec.
     signal.signal(signal.SIGINT, lambda *_: None)
+    # The build's own SIGTERM handler (pybuild/commands/build.py) is not for forks: the
+    # cancel's SIGTERM ends a RUN child that has no container yet.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(sock, 1 << 20, 2)
@@ -148,8 +151,16 @@ def _run_child(message: bytes, output_fd: int, result_w: int) -> None:
     outcome: tuple
     try:
         container = Container(pickle.loads(message), stdout=output_fd, stderr=output_fd, fork=True)
-        signal.signal(signal.SIGTERM, lambda *_: container.kill())
+        canceled = []
+
+        def cancel(*_: object) -> None:
+            canceled.append(True)
+            container.kill()  # lost while start() has no control pipe yet: see below
+
+        signal.signal(signal.SIGTERM, cancel)
         container.start()
+        if canceled:
+            container.kill()
         os.close(output_fd)
         r = container.wait()
         outcome = ("ok", r.exit_code, r.signal, r.oom_killed, r.timed_out, r.canceled, r.upper)

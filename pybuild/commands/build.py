@@ -8,8 +8,10 @@ declares the same flags and prints help and usage errors. A test keeps the two f
 lists equal.
 """
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -183,7 +185,7 @@ def execute(context: str, tag: Optional[list[str]] = None, file: Optional[str] =
         source_date_epoch=source_date_epoch(args, os.environ))
     view = make_progress(progress, quiet=quiet)
     try:
-        with Store.open() as store:
+        with _canceled_by_signals(), Store.open() as store:
             result = build(store, request, view, fetch_url=_fetch_url,
                            pull_image=lambda ref, platform: _pull_base(store, ref, platform))
             if exports is not None:
@@ -196,16 +198,53 @@ def execute(context: str, tag: Optional[list[str]] = None, file: Optional[str] =
         view.close()
         print(f"Error: {exc.render()}", file=sys.stderr)
         return 1
+    except BuildCanceled as exc:
+        view.close()
+        print("ERROR: canceled", file=sys.stderr)
+        return 128 + exc.signum
     finally:
         view.close()
     summary = build_summary(result.warnings)
     if summary and not quiet:
         print(summary, file=sys.stderr, end="")
     if iidfile is not None:
-        _write_atomic(iidfile, result.image.id)
+        from oci.atomicfile import atomic_write
+
+        atomic_write(iidfile, result.image.id)
     if quiet:
         print(result.image.id)
     return 0
+
+
+class BuildCanceled(KeyboardInterrupt):
+    """SIGINT or SIGTERM during a build: raised in the main thread, where the solver
+    kills the running containers (as on Ctrl-C) and nothing is committed."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _canceled_by_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM cancel the build, as they do docker's. SIGINT is handled even
+    when it was ignored at start (a `&` job of a script), as docker's CLI does. Only the
+    first signal raises: further ones must not cut short the cancel's cleanup."""
+    import signal
+
+    received: list[int] = []
+
+    def cancel(signum: int, _frame: object) -> None:
+        if not received:
+            received.append(signum)
+            raise BuildCanceled(signum)
+
+    previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
 
 
 def _fetch_url(url, sink):
@@ -220,18 +259,6 @@ def _pull_base(store, reference: str, platform: str | None) -> bool:
     return pull_base_image(store, reference, platform)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.resolve().parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)
-    os.rename(tmp, path)
-
-
 def _export(store, result, exports: dict[str, str]) -> None:
     """--output: the root filesystem into a directory, or the image as an archive."""
     dest = Path(exports["dest"])
@@ -243,22 +270,12 @@ def _export(store, result, exports: dict[str, str]) -> None:
             with store.open_blob(layer.digest) as blob:
                 apply_layer(blob, dest, overlay=False)
         return
-    import tempfile
-
     from oci.archive import save, select_images
+    from oci.atomicfile import atomic_writer
 
     entries = select_images(store, list(result.image.tags) or [result.image.id])
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.resolve().parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            save(store, entries, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, dest)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_writer(dest) as f:
+        save(store, entries, f)
 
 
 def _typer_app():
