@@ -5,8 +5,8 @@ milliseconds to import, and the hot paths (`run`, a no-op rebuild) must not pay 
 commands they do not use. Each command module holds a typer app whose commands carry the
 top-level names listed here.
 
-Fast path: a command module may also define `fast_main(args) -> int | None`, called with
-the arguments after the command name before anything touches `app`. It handles the
+Fast path: a command module may also define `fast_main(command, args) -> int | None`, called
+with the command's name and the arguments after it before anything touches `app`. It handles the
 common invocations with a small hand-written parser and returns the exit code, or None
 to let the typer app handle the arguments (help, usage errors, rare forms). Such a
 module builds `app` lazily (a module `__getattr__`), so importing it costs no typer
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         fast_main = getattr(module, "fast_main", None)
-        if fast_main is not None and (code := fast_main(args[1:])) is not None:
+        if fast_main is not None and (code := fast_main(name, args[1:])) is not None:
             if argv is None:
                 _exit_now(code)
             return code

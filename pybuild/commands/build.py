@@ -75,7 +75,7 @@ def parse_build_args(args: list[str]) -> dict | None:
     return values
 
 
-def fast_main(args: list[str]) -> int | None:
+def fast_main(command: str, args: list[str]) -> int | None:
     """Build from `pybuild build ARGS…` (ARGS after the word `build`) without typer."""
     values = parse_build_args(args)
     return None if values is None else execute(**values)

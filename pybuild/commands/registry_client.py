@@ -173,14 +173,8 @@ def parse_fast_args(command: str, args: list[str]) -> dict | None:
     return {"image": images[0], **values}
 
 
-def fast_main(args: list[str]) -> int | None:
-    """`pybuild push|pull ARGS…` without typer; None hands the arguments to the app.
-    main.py passes only the arguments after the command name and this module serves ten
-    commands, so the name is read from sys.argv, and the fast path is declined whenever
-    sys.argv is not what main.py parsed (main() called with other arguments)."""
-    command = sys.argv[-len(args) - 1] if len(sys.argv) > len(args) + 1 else None
-    if command is None or sys.argv[len(sys.argv) - len(args):] != args:
-        return None
+def fast_main(command: str, args: list[str]) -> int | None:
+    """`pybuild push|pull ARGS…` without typer; None hands the arguments to the app."""
     values = parse_fast_args(command, args)
     if values is None:
         return None

@@ -65,7 +65,7 @@ def parse_run_args(args: list[str]) -> dict | None:
     return values
 
 
-def fast_main(args: list[str]) -> int | None:
+def fast_main(command: str, args: list[str]) -> int | None:
     """Run `pybuild run ARGS…` (ARGS after the word `run`) without typer; returns the
     exit code, or None when the typer app should handle these arguments."""
     values = parse_run_args(args)
