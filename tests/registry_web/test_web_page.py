@@ -124,6 +124,8 @@ def log_in(browser, registry, user: tuple[str, str], next_path: str) -> None:
 
 def test_wrong_password_is_refused_with_a_message(registry, images, browser):
     log_in(browser, registry, (ADMIN[0], "not the password"), "/")
+    # the error appears only when the login request has been answered
+    wait(browser).until(lambda b: b.find_elements(By.ID, "login-error"))
     assert browser.find_element(By.ID, "login-error").text == "Incorrect user name or password."
     assert not browser.find_elements(By.ID, "user")
 
