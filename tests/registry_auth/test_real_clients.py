@@ -122,3 +122,24 @@ def test_pybuild_logs_in_with_the_token_flow_and_pushes_its_namespace(registry, 
     pybuild("tag", busybox_image, theirs)
     denied = pybuild("push", "--insecure", theirs, check=False)
     assert denied.returncode != 0 and "denied" in denied.stderr
+
+
+def test_image_pushed_by_pybuild_pulls_into_docker_and_skopeo_with_its_digest(
+        registry, pybuild, busybox_image, docker, skopeo, tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "pybuild-config"))
+    pybuild("login", registry.address, "-u", "alice", "--password-stdin", "--insecure",
+            input=registry.passwords["alice"])
+    name = f"{registry.address}/alice/shared:1"
+    pybuild("tag", busybox_image, name)
+    pushed = pybuild("push", "--insecure", name).stdout
+    digest = pushed.split("digest: ")[1].split()[0]
+
+    docker("login", "-u", "alice", "--password-stdin", registry.address, input=registry.passwords["alice"])
+    docker("pull", name)
+    repo_digests = docker("image", "inspect", "--format", "{{json .RepoDigests}}", name).stdout
+    docker("rmi", name)
+    assert f"{registry.address}/alice/shared@{digest}" in json.loads(repo_digests)
+
+    inspect = skopeo("inspect", "--tls-verify=false", "--creds", f"alice:{registry.passwords['alice']}",
+                     f"docker://{name}")
+    assert json.loads(inspect.stdout)["Digest"] == digest
