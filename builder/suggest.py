@@ -16,7 +16,7 @@ def did_you_mean(word: str, candidates: Iterable[str], *, case_sensitive: bool =
     key = word if case_sensitive else word.lower()
     best, best_distance = "", 3
     for candidate in candidates:
-        distance = _levenshtein(key, candidate if case_sensitive else candidate.lower())
+        distance = levenshtein(key, candidate if case_sensitive else candidate.lower())
         if distance < best_distance:
             best, best_distance = candidate, distance
     if best and best_distance < len(word):
@@ -24,7 +24,7 @@ def did_you_mean(word: str, candidates: Iterable[str], *, case_sensitive: bool =
     return ""
 
 
-def _levenshtein(a: str, b: str) -> int:
+def levenshtein(a: str, b: str) -> int:
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         current = [i]

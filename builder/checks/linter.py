@@ -31,6 +31,7 @@ from builder.buildargs import GlobalArgs, StageScope, host_platform, resolve_glo
 from builder.checks import rules
 from builder.checks.config import CheckConfig, check_config
 from builder.errors import DockerfileError
+from builder.suggest import levenshtein
 from builder.shell_lex import ExpandResult, ExpansionError
 from oci.errors import InvalidReference
 from oci.reference import parse_reference
@@ -515,20 +516,10 @@ def _closest(name: str, options: Sequence[str]) -> str:
     for option in options:
         if option == name:
             return ""
-        distance = _levenshtein(name, option)
+        distance = levenshtein(name, option)
         if distance < best_distance:
             best, best_distance = option, distance
     return best
-
-
-def _levenshtein(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
 
 
 class _Failed(Exception):
