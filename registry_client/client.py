@@ -16,10 +16,14 @@ from oci.digest import digest_bytes, hasher_digest, new_hasher, split_digest
 from oci.errors import DigestMismatch
 from oci.manifest import Descriptor, canonical_json
 from registry_client import protocol
+from registry_client.auth import basic_header
 from registry_client.connections import ConnectionFailed, FileRange, Response
 from registry_client.errors import NotFound, RegistryError, RegistryUnreachable
 from registry_client.transport import RETRY_STATUSES, Options, Transport
 from registry_client.writebehind import WriteBehind
+
+# the scope dockerd asks for before a /v1/search
+SEARCH_SCOPE = "registry:catalog:search"
 
 MANIFEST_ACCEPT = ", ".join(mediatypes.MANIFEST_ACCEPT)
 READ_CHUNK = 1 << 20
@@ -374,10 +378,18 @@ class RegistryClient:
         return index
 
     def search_v1(self, term: str, limit: int = 25) -> dict | None:
-        """The `/v1/search` answer, or None when the registry has no such API."""
-        response = self.transport.request(
-            "GET", f"/v1/search?{urlencode({'q': term, 'n': limit})}", headers={"X-Docker-Token": "true"},
-            ok=[404, 405, 401])
+        """The `/v1/search` answer, or None when the registry has no such API. A username
+        and password go as Basic with the request, as dockerd sends them (a registry that
+        answers searches anonymously would not challenge); a Bearer challenge is answered
+        with a token for SEARCH_SCOPE; an identity token is traded for one before asking."""
+        credentials = self.transport.auth.credentials
+        headers = {"X-Docker-Token": "true"}
+        if credentials.identity_token or credentials.registry_token:
+            self.transport.authorize([SEARCH_SCOPE])
+        elif credentials.username or credentials.password:
+            headers["Authorization"] = basic_header(credentials.username, credentials.password)
+        response = self.transport.request("GET", f"/v1/search?{urlencode({'q': term, 'n': limit})}",
+                                          scopes=[SEARCH_SCOPE], headers=headers, ok=[404, 405, 401])
         with response:
             if response.status_code != 200:
                 return None

@@ -3,7 +3,8 @@
 Each blob (layers, then config) is first looked for with HEAD; a blob the registry
 holds in another repository of the same registry is mounted; the rest are uploaded,
 `parallel` at a time (one PUT when small, resumable PATCH chunks when big). The manifest
-goes last, as the store holds its bytes, so its digest is the same everywhere."""
+goes last, as the store holds its bytes, so its digest is the same everywhere. As
+docker, `progress` hears of the layers only."""
 
 from __future__ import annotations
 
@@ -70,9 +71,12 @@ def _push(reference: Reference, store: Store, image: StoredImage, client: Regist
     blobs = list({d.digest: d for d in [*layers, manifest.config]}.values())
     sources = mount_sources(image, reference)
     client.transport.authorize(push_scopes(reference.path) + [pull_scope(s) for s in sources])
+    # Docker reports layers only: the config is uploaded without a line or a bar.
+    silent = {manifest.config.digest} - {d.digest for d in layers}
     outcomes = transfer_blobs(
         blobs, options.parallel,
-        lambda d: push_blob(client, reference.path, d, store, sources, progress))
+        lambda d: push_blob(client, reference.path, d, store, sources,
+                            None if d.digest in silent else progress))
     data = store.manifest_bytes(image)
     tag = reference.tag or reference.digest or "latest"
     digest = client.put_manifest(reference.path, tag, data, image.manifest_media_type)

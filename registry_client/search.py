@@ -1,5 +1,8 @@
 """`search`: docker's `/v1/search` API, and where a registry has none (the CNCF
-registry answers 404) its catalog filtered by name, as podman does."""
+registry answers 404) its catalog filtered by name, as podman does.
+
+The stored login (docker's config.json, as for `pull`) goes with the search as dockerd
+sends it: a registry answers an anonymous search with its public repositories only."""
 
 from __future__ import annotations
 
@@ -9,6 +12,9 @@ from oci.errors import UserError
 from oci.reference import DEFAULT_DOMAIN
 from registry_client.client import RegistryClient
 from registry_client.transport import Options
+
+
+# The scope dockerd asks a token server for when it searches with an identity token.
 
 
 @dataclass(frozen=True)

@@ -94,3 +94,15 @@ def pybuild_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield registry.address
     finally:
         peers.stop_process(proc)
+
+
+@pytest.fixture(scope="module")
+def token_mode_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """`pybuild registry serve` in token mode with users alice, bob and root (admin), as
+    tests/registry_auth starts it; `bob/*` and `library/*` are public."""
+    sys.path.insert(0, str(Path(__file__).parent.parent / "registry_auth"))
+    from authtest import start_auth_server, stop_auth_server
+
+    server = start_auth_server(tmp_path_factory.mktemp("token-mode") / "root", public="bob/*,library/*")
+    yield server
+    stop_auth_server(server)

@@ -13,7 +13,7 @@ def test_push_mount_pull_and_copy_against_the_bundled_server(pybuild, busybox_im
     digest = pybuild("push", "-q", first).stdout.strip()
     assert json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{first}").stdout)["Digest"] == digest
     pybuild("tag", busybox_image, second)
-    assert pybuild("push", second).stdout.count("Mounted from another repository") == 2
+    assert pybuild("push", second).stdout.count("Mounted from another repository") == 1
     other = type(pybuild)(tmp_path / "other-store")
     assert f"Digest: {digest}" in other("pull", second).stdout
     assert other.inspect(second)["Id"] == pybuild.inspect(busybox_image)["Id"]
