@@ -5,8 +5,10 @@ tables, in tables of its own:
   started from and the one it ended with, its layer's diff ID and when it ran. The snapshot of a layer made by a build is the
   step's upperdir adopted by the store, pinned for the cache (owner `build-cache`) so an
   `image prune` does not take it.
-- `build_layer_blobs`: (diff ID, compression) -> the layer blob written for it. A blob
-  that is gone (pruned with an image) is written again from the snapshot.
+- `build_layer_blobs`: (diff ID, blob kind) -> the layer blob written for it, the kind
+  being the compression plus whether it was the portable gzip of reproducible builds
+  (`blob_kind`): a SOURCE_DATE_EPOCH build must never reuse an ISA-L blob. A blob that
+  is gone (pruned with an image) is written again from the snapshot.
 - `build_slots`: where a step stands in a Dockerfile (builder.cachekey.step_slot) -> the
   `CacheRecord` of its last build, to say why the next build of that slot missed.
 """
@@ -32,6 +34,12 @@ _SCHEMA = (
     " PRIMARY KEY (diff_id, compression))",
     "CREATE TABLE IF NOT EXISTS build_slots (slot TEXT PRIMARY KEY, record BLOB NOT NULL)",
 )
+
+
+def blob_kind(compression: str, epoch: int | None) -> str:
+    """The key a layer blob is cached under: with an epoch gzip is the portable encoder's
+    (oci.compression's `portable`), whose bytes differ from the fast default's."""
+    return f"{compression}+portable" if epoch is not None and compression == "gzip" else compression
 
 
 @dataclass(frozen=True)
@@ -71,15 +79,15 @@ class BuildCache:
         self._write("INSERT OR REPLACE INTO build_steps(key, parent_chain, chain_id, diff_id, created)"
                     " VALUES (?, ?, ?, ?, ?)", (key, step.parent_chain, step.chain_id, step.diff_id, step.created or time.time()))
 
-    def layer_blob(self, diff_id: str, compression: str) -> Descriptor | None:
+    def layer_blob(self, diff_id: str, kind: str) -> Descriptor | None:
         row = self._one("SELECT digest, size, media_type FROM build_layer_blobs WHERE diff_id = ? AND compression = ?",
-                        (diff_id, compression))
+                        (diff_id, kind))
         return Descriptor(media_type=row[2], digest=row[0], size=row[1]) if row else None
 
-    def save_layer_blob(self, diff_id: str, compression: str, descriptor: Descriptor) -> None:
+    def save_layer_blob(self, diff_id: str, kind: str, descriptor: Descriptor) -> None:
         self._write("INSERT OR REPLACE INTO build_layer_blobs(diff_id, compression, digest, size, media_type)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    (diff_id, compression, descriptor.digest, descriptor.size, descriptor.media_type))
+                    (diff_id, kind, descriptor.digest, descriptor.size, descriptor.media_type))
 
     def slot(self, slot: str) -> CacheRecord | None:
         row = self._one("SELECT record FROM build_slots WHERE slot = ?", (slot,))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from builder.cache import BuildCache
+from builder.cache import BuildCache, blob_kind
 from builder.solve import COMPRESSIONS, Layer, StageResult
 from oci.digest import digest_bytes
 from oci.errors import ImageNotFound
@@ -27,7 +27,8 @@ def _write_from_snapshot(store: Store, layer: Layer, compression: str, epoch: in
     from oci.tarwriter import write_tree
 
     with store.blob_writer() as blob:
-        writer = LayerWriter(blob, None if compression == "uncompressed" else compression)
+        writer = LayerWriter(blob, None if compression == "uncompressed" else compression,
+                             portable=epoch is not None)
         write_tree(store.snapshot_path(layer.chain_id), writer, overlay=True, source_date_epoch=epoch)
         digests = writer.close()
         if digests.diff_id != layer.diff_id:
@@ -42,10 +43,11 @@ def layer_descriptors(store: Store, cache: BuildCache, layers: Sequence[Layer], 
     """The blob of every layer, in the store (written now where it is missing)."""
     out = []
     for layer in layers:
-        descriptor = layer.descriptor or cache.layer_blob(layer.diff_id, compression)
+        kind = blob_kind(compression, epoch)
+        descriptor = layer.descriptor or cache.layer_blob(layer.diff_id, kind)
         if descriptor is None or not store.has_blob(descriptor.digest):
             descriptor = _write_from_snapshot(store, layer, compression, epoch)
-            cache.save_layer_blob(layer.diff_id, compression, descriptor)
+            cache.save_layer_blob(layer.diff_id, kind, descriptor)
         out.append(descriptor)
     return out
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from builder.cache import PIN_OWNER, BuildCache, CachedStep
+from builder.cache import PIN_OWNER, BuildCache, CachedStep, blob_kind
 from builder.cachekey import CacheRecord, explain_miss, step_key, step_slot
 from builder.context import BuildContext, hash_selection
 from builder.copy import CopyOptions, copy_heredoc, copy_sources, resolve_chown, resolve_in_root, url_filename
@@ -599,7 +599,9 @@ class Solver:
 
         compression = self.options.compression
         with self.store.blob_writer() as blob:
-            writer = LayerWriter(blob, None if compression == "uncompressed" else compression)
+            # With an epoch the blob must be the same on every CPU, not only on this one.
+            writer = LayerWriter(blob, None if compression == "uncompressed" else compression,
+                                 portable=self.options.source_date_epoch is not None)
             counting = _Counting(writer)
             write_tree(upper, counting, overlay=True, source_date_epoch=self.options.source_date_epoch)
             digests = writer.close()
@@ -616,7 +618,7 @@ class Solver:
         snapshot = self.store.add_snapshot(chain, parent_chain, digests.diff_id, Path(upper))
         self.store.pin_snapshot(chain, PIN_OWNER)
         self.store.record_layer_size(digests.diff_id, counting.size)
-        self.cache.save_layer_blob(digests.diff_id, compression, descriptor)
+        self.cache.save_layer_blob(digests.diff_id, blob_kind(compression, self.options.source_date_epoch), descriptor)
         return Layer(digests.diff_id, chain, descriptor, created), snapshot
 
     def cache_lock(self, key: str) -> threading.Lock:

@@ -5,10 +5,13 @@ gzip output is deterministic: a fixed 10-byte header (no file name, mtime 0, OS 
 as Go's compress/gzip writes it), raw deflate at a fixed level, CRC32 and size trailer. The
 deflate library is python-isal (`isal`, ISA-L) at its default level 2: `bench/compression.py`
 measured it ~14x faster than stdlib zlib level 6 (docker's default) for ~13% larger blobs.
-Compressed bytes depend on the library and level, so digests are reproducible across
-machines only when both use the same backend; isal is a hard dependency so that is the
-normal case, and stdlib zlib (level 1, the closest ratio) is only a fallback for platforms
-without an isal wheel.
+Compressed bytes depend on the library and level, and ISA-L's also on the CPU: it picks
+its deflate kernels at run time by CPU features (base C, SSE4.2, AVX2, AVX-512) and does
+not promise identical output across them (docs/layers.md has the evidence). So
+`LayerWriter(..., portable=True)`, which builds with SOURCE_DATE_EPOCH ask for, deflates
+with stdlib zlib at level 1 instead: zlib's output depends only on the zlib implementation,
+its version and the parameters. The same level is the fallback where isal has no wheel, so such a
+machine writes the portable bytes too.
 zstd uses the `zstandard` library single-threaded at level 3 (zstd's default).
 """
 
@@ -42,6 +45,7 @@ except ImportError:  # pragma: no cover - exercised only where isal has no wheel
     _deflate = zlib
     _GZIP_BACKEND, GZIP_LEVEL = "zlib", 1
 
+PORTABLE_GZIP_LEVEL = 1
 ZSTD_LEVEL = 3
 _BLOCK = 1 << 20
 
@@ -151,8 +155,9 @@ class LayerDigests:
 
 
 class _DeterministicGzip:
-    def __init__(self) -> None:
-        self._deflate = _deflate.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15)
+    def __init__(self, portable: bool) -> None:
+        self._deflate = (zlib.compressobj(PORTABLE_GZIP_LEVEL, zlib.DEFLATED, -15) if portable
+                         else _deflate.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15))
         self._crc = 0
         self._length = 0
         self._started = False
@@ -188,11 +193,15 @@ class LayerWriter:
     `compression` is "gzip", "zstd" or None (the blob is the tar itself). The compressor is
     always fed whole 1 MiB blocks, whatever the sizes of the writes: ISA-L's deflate output
     depends on how its input is split, and a pipe or socket splits it differently each run,
-    so without this the same tar could get a different blob digest."""
+    so without this the same tar could get a different blob digest.
 
-    def __init__(self, dst: BinaryIO, compression: str | None = "gzip") -> None:
+    `portable=True` (for builds with SOURCE_DATE_EPOCH) makes the gzip blob the same on
+    every machine with the same zlib version, whatever its CPU, at some cost in speed
+    (docs/layers.md has the numbers). It changes nothing for zstd or no compression."""
+
+    def __init__(self, dst: BinaryIO, compression: str | None = "gzip", *, portable: bool = False) -> None:
         if compression == "gzip":
-            self._compressor = _DeterministicGzip()
+            self._compressor = _DeterministicGzip(portable)
         elif compression == "zstd":
             self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compressobj()
         elif compression is None:
