@@ -22,7 +22,7 @@ import stat
 from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 
-from builder.copy import CopyOptions, match_sources, resolve_in_root, source_filters
+from builder.copy import CopyOptions, filter_child, match_sources, resolve_in_root, source_filters
 from builder.dockerignore import DockerIgnore, walk_context
 
 __all__ = [
@@ -161,18 +161,13 @@ def _walk_dir(real: str, shown: str, filters, infos, rel: str = "") -> Iterator[
         child_rel = f"{rel}/{entry.name}" if rel else entry.name
         st = entry.stat(follow_symlinks=False)
         is_dir = stat.S_ISDIR(st.st_mode)
-        child_infos = []
-        skipped = False
-        for f, info in zip(filters, infos):
-            skip, child = f.skip(child_rel, info, is_dir)
-            skipped = skipped or skip
-            child_infos.append(child)
-        if skipped:
+        child_infos = filter_child(filters, infos, child_rel, is_dir)
+        if child_infos is None:
             continue
         path = f"{shown}/{child_rel}" if shown else child_rel
         yield path, entry.path, st
         if is_dir:
-            yield from _walk_dir(entry.path, shown, filters, tuple(child_infos), child_rel)
+            yield from _walk_dir(entry.path, shown, filters, child_infos, child_rel)
 
 
 def hash_selection(source_root: str | os.PathLike[str], sources: Sequence[str], *,

@@ -345,6 +345,19 @@ class PathFilter:
         return False, child
 
 
+def filter_child(filters: Sequence[PathFilter], infos: Sequence[MatchInfo], rel: str,
+                 is_dir: bool) -> tuple[MatchInfo, ...] | None:
+    """The match state `rel`'s own children start from, or None when a filter skips it.
+    Every filter sees every entry, so each keeps its state for the walk below."""
+    child_infos = []
+    skipped = False
+    for f, info in zip(filters, infos):
+        skip, child = f.skip(rel, info, is_dir)
+        skipped = skipped or skip
+        child_infos.append(child)
+    return None if skipped else tuple(child_infos)
+
+
 @dataclass
 class _Copier:
     target_root: str
@@ -432,16 +445,11 @@ class _Copier:
                 child_rel = f"{rel}/{entry.name}" if rel else entry.name
                 child_st = entry.stat(follow_symlinks=False)
                 child_dir = stat.S_ISDIR(child_st.st_mode)
-                child_infos = []
-                skipped = False
-                for f, info in zip(filters, infos):
-                    skip, child_info = f.skip(child_rel, info, child_dir)
-                    skipped = skipped or skip
-                    child_infos.append(child_info)
-                if skipped:
+                child_infos = filter_child(filters, infos, child_rel, child_dir)
+                if child_infos is None:
                     continue
                 self.copy_entry(entry.path, child_rel, os.path.join(inside, entry.name), child_st,
-                                overwrite=True, filters=filters, infos=tuple(child_infos))
+                                overwrite=True, filters=filters, infos=child_infos)
             if created or overwrite:
                 self.set_metadata(src, target, st)
             return
